@@ -1,0 +1,88 @@
+import { readFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { isGuardError } from '../common/errors.ts';
+import { ConfigError, formatProblems, loadConfigFile } from '../config/load.ts';
+import { runGuard } from './run.ts';
+import { overrideEnv, overrideFlag, runtimeProblem } from './runtime.js';
+
+const usage = `Usage: ocomms-guard <command> [options]
+
+Commands:
+  run --config FILE     run the guard in front of the configured upstream
+  check --config FILE   validate a configuration; prints every error, exit 1 if any
+
+Options:
+  -c, --config FILE     the YAML configuration
+  ${overrideFlag}
+                        run on a Node.js without the HTTP parser fix (unsafe)
+  -h, --help            show this help
+  -v, --version         print the version
+`;
+
+export async function main(argv: string[]): Promise<number> {
+  let parsed: ReturnType<typeof parse>;
+  try {
+    parsed = parse(argv);
+  } catch (error) {
+    process.stderr.write(`ocomms-guard: ${(error as Error).message}\n\n${usage}`);
+    return 2;
+  }
+  const { values, positionals } = parsed;
+  if (values.version) {
+    process.stdout.write(`${version()}\n`);
+    return 0;
+  }
+  const command = positionals[0];
+  if (values.help || command === undefined || command === 'help') {
+    process.stdout.write(usage);
+    return values.help || command === 'help' ? 0 : 2;
+  }
+  if (command !== 'run' && command !== 'check') {
+    process.stderr.write(`ocomms-guard: unknown command "${command}"\n\n${usage}`);
+    return 2;
+  }
+  if (!values.config) {
+    process.stderr.write(`ocomms-guard: ${command} needs --config FILE\n`);
+    return 2;
+  }
+  if (command === 'check') return check(values.config);
+
+  const problem = runtimeProblem(process.versions.node);
+  const overridden = values[overrideFlag] || process.env[overrideEnv] === '1';
+  if (problem && !overridden) {
+    process.stderr.write(`ocomms-guard: ${problem}.\nTo run anyway: ${overrideFlag}\n`);
+    return 1;
+  }
+  return runGuard(values.config, problem);
+}
+
+function parse(argv: string[]) {
+  return parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      config: { type: 'string', short: 'c' },
+      help: { type: 'boolean', short: 'h' },
+      version: { type: 'boolean', short: 'v' },
+      [overrideFlag.slice(2)]: { type: 'boolean' },
+    },
+  });
+}
+
+function check(file: string): number {
+  try {
+    loadConfigFile(file);
+    process.stdout.write(`${file}: valid\n`);
+    return 0;
+  } catch (error) {
+    if (error instanceof ConfigError) process.stderr.write(`${formatProblems(error)}\n`);
+    else if (isGuardError(error)) process.stderr.write(`${error.code}: ${error.message}\n`);
+    else throw error;
+    return 1;
+  }
+}
+
+function version(): string {
+  const url = new URL('../package.json', import.meta.url);
+  return (JSON.parse(readFileSync(url, 'utf8')) as { version: string }).version;
+}

@@ -1,0 +1,39 @@
+// The catalogue of stable error codes. Operators and clients see these codes;
+// callers match on them, never on message text. docs/errors.md documents each.
+
+export const errorCodes = {
+  GUARD_ERR_CONFIG_INVALID: 'the configuration file does not validate',
+  GUARD_ERR_CONFIG_READ: 'the configuration file cannot be read or parsed',
+  GUARD_ERR_CONFIG_SECRET: 'a secret named by the configuration is missing',
+  GUARD_ERR_RUNTIME_UNSUPPORTED: 'the Node.js runtime lacks a required security fix',
+  GUARD_ERR_TLS_MATERIAL: 'a certificate or key cannot be loaded',
+  GUARD_ERR_LISTEN: 'a listener cannot bind its address',
+  GUARD_ERR_BAD_REQUEST: 'the request is malformed',
+  GUARD_ERR_HEADERS_TOO_LARGE: 'the request headers are too large or too many',
+  GUARD_ERR_BODY_TOO_LARGE: 'the request body exceeds the limit of its route',
+  GUARD_ERR_REQUEST_TIMEOUT: 'the client was too slow sending the request',
+  GUARD_ERR_UNKNOWN_HOST: 'the requested host is not served here',
+  GUARD_ERR_NOT_FOUND: 'the admin listener has no such endpoint',
+  GUARD_ERR_UPSTREAM_UNREACHABLE: 'the upstream refused or did not accept the connection',
+  GUARD_ERR_UPSTREAM_TIMEOUT: 'the upstream did not answer in time',
+  GUARD_ERR_UPSTREAM_FAILED: 'the upstream broke the connection or answered invalidly',
+  GUARD_ERR_SHUTTING_DOWN: 'the guard is stopping and takes no new requests',
+} as const;
+
+export type ErrorCode = keyof typeof errorCodes;
+
+export class GuardError extends Error {
+  readonly code: ErrorCode;
+  readonly details: readonly string[];
+
+  constructor(code: ErrorCode, message: string, details: readonly string[] = []) {
+    super(message);
+    this.name = 'GuardError';
+    this.code = code;
+    this.details = details;
+  }
+}
+
+export function isGuardError(value: unknown): value is GuardError {
+  return value instanceof GuardError;
+}

@@ -1,0 +1,137 @@
+import { readFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { LineCounter, parseDocument } from 'yaml';
+import type { z } from 'zod';
+import { GuardError } from '../common/errors.ts';
+import { hintForKey, keysAt } from './hints.ts';
+import { ocommsRoutes } from './presets/ocomms.ts';
+import { type Config, configSchema } from './schema.ts';
+import { resolveSecrets, type SecretProblem } from './secrets.ts';
+
+export type ConfigProblem = {
+  path: string;
+  line: number | undefined;
+  message: string;
+  found?: string;
+  hint?: string;
+};
+
+export type LoadedConfig = { config: Config; file: string };
+
+export class ConfigError extends GuardError {
+  readonly problems: readonly ConfigProblem[];
+  readonly file: string;
+
+  constructor(file: string, problems: ConfigProblem[]) {
+    super('GUARD_ERR_CONFIG_INVALID', `${file}: ${problems.length} error(s)`);
+    this.problems = problems;
+    this.file = file;
+  }
+}
+
+export function loadConfigFile(file: string, env = process.env): LoadedConfig {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (error) {
+    const reason = (error as NodeJS.ErrnoException).code ?? 'unreadable';
+    throw new GuardError('GUARD_ERR_CONFIG_READ', `cannot read ${file} (${reason})`);
+  }
+  return { config: parseConfigText(text, file, env), file };
+}
+
+// Parses, validates and freezes. Every problem is collected before failing, so
+// a sysadmin fixes the whole file in one pass.
+export function parseConfigText(text: string, file: string, env = process.env): Config {
+  const lineCounter = new LineCounter();
+  const document = parseDocument(text, { lineCounter, prettyErrors: true, uniqueKeys: true });
+  const lineOf = (path: readonly PropertyKey[]): number | undefined => {
+    const node = document.getIn(path as unknown[], true) as { range?: number[] } | undefined;
+    const offset = node?.range?.[0];
+    return offset === undefined ? undefined : lineCounter.linePos(offset).line;
+  };
+  if (document.errors.length > 0) {
+    const problems = document.errors.map((error) => ({
+      path: '',
+      line: error.linePos?.[0].line,
+      message: error.message.split('\n')[0] ?? error.message,
+    }));
+    throw new ConfigError(file, problems);
+  }
+
+  const secretProblems: SecretProblem[] = [];
+  const raw = resolveSecrets(document.toJS() ?? {}, env, dirname(resolve(file)), secretProblems);
+  const result = configSchema.safeParse(withPreset(raw), { reportInput: true });
+  const problems = secretProblems.map((problem) => ({
+    path: problem.path.join('.'),
+    line: lineOf(problem.path),
+    message: problem.message,
+  }));
+  if (!result.success) problems.push(...result.error.issues.flatMap((i) => describe(i, lineOf)));
+  if (problems.length > 0) throw new ConfigError(file, problems.sort(byLine));
+
+  return deepFreeze(result.data as Config);
+}
+
+// Preset routes come first; a listed route with the same name replaces one.
+function withPreset(raw: unknown): unknown {
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) return raw;
+  const record = raw as Record<string, unknown>;
+  if ((record.preset ?? 'ocomms') !== 'ocomms') return raw;
+  const listed = Array.isArray(record.routes) ? (record.routes as { name?: unknown }[]) : [];
+  const names = new Set(listed.map((route) => route.name));
+  const preset = ocommsRoutes.filter((route) => !names.has(route.name));
+  return { ...record, routes: [...listed, ...preset] };
+}
+
+function describe(
+  issue: z.core.$ZodIssue,
+  lineOf: (path: readonly PropertyKey[]) => number | undefined,
+): ConfigProblem[] {
+  const path = issue.path;
+  if (issue.code === 'unrecognized_keys') {
+    const known = keysAt(configSchema, path);
+    return issue.keys.map((key) => {
+      const dotted = [...path, key].join('.');
+      const hint = hintForKey(dotted, key, known);
+      return { path: dotted, line: lineOf([...path, key]), message: 'unknown key', hint };
+    });
+  }
+  const found = 'input' in issue ? showValue(issue.input) : undefined;
+  const problem: ConfigProblem = {
+    path: path.join('.'),
+    line: lineOf(path),
+    message: issue.message,
+  };
+  if (found !== undefined) problem.found = found;
+  return [problem];
+}
+
+function byLine(a: ConfigProblem, b: ConfigProblem): number {
+  return (a.line ?? 0) - (b.line ?? 0);
+}
+
+function showValue(value: unknown): string | undefined {
+  if (value === undefined) return 'nothing';
+  const text = JSON.stringify(value);
+  if (text === undefined) return undefined;
+  return text.length > 60 ? `${text.slice(0, 57)}...` : text;
+}
+
+export function formatProblems(error: ConfigError): string {
+  const lines = [`${error.file}: ${error.problems.length} error(s)`];
+  for (const problem of error.problems) {
+    const where = problem.path || '(file)';
+    const line = problem.line === undefined ? '' : ` (line ${problem.line})`;
+    const found = problem.found === undefined ? '' : `; found ${problem.found}`;
+    const hint = problem.hint === undefined ? '' : `; ${problem.hint}`;
+    lines.push(`  ${where}${line}: ${problem.message}${found}${hint}`);
+  }
+  return lines.join('\n');
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value === null || typeof value !== 'object' || Object.isFrozen(value)) return value;
+  for (const item of Object.values(value)) deepFreeze(item);
+  return Object.freeze(value);
+}

@@ -1,0 +1,143 @@
+import { BlockList, isIP } from 'node:net';
+import { z } from 'zod';
+import { byteSize, listenAddress, milliseconds } from './units.ts';
+
+const headerMode = z.enum(['set', 'keep', 'default']);
+
+// A header is a value, {value, mode}, or false to send none at all.
+const headerSetting = z.union([
+  z.literal(false),
+  z.string().min(1),
+  z.strictObject({ value: z.string().min(1), mode: headerMode.default('set') }),
+]);
+
+const cspSetting = z.union([
+  z.literal(false),
+  z.string().min(1),
+  z.strictObject({
+    directives: z.record(z.string(), z.union([z.string(), z.array(z.string())])).optional(),
+    reportOnly: z.boolean().default(false),
+    nonce: z.boolean().default(false),
+    mode: headerMode.default('set'),
+  }),
+]);
+
+const headerFields = {
+  strictTransportSecurity: headerSetting.optional(),
+  contentSecurityPolicy: cspSetting.optional(),
+  xFrameOptions: headerSetting.optional(),
+  xContentTypeOptions: headerSetting.optional(),
+  referrerPolicy: headerSetting.optional(),
+  permissionsPolicy: headerSetting.optional(),
+  crossOriginOpenerPolicy: headerSetting.optional(),
+  cacheControl: headerSetting.optional(),
+};
+
+const pathHeaders = z.strictObject({ ...headerFields, remove: z.array(z.string()).optional() });
+
+const headersSchema = z.strictObject({
+  ...headerFields,
+  remove: z.array(z.string()).default(['Server', 'X-Powered-By']),
+  paths: z.record(z.string().startsWith('/'), pathHeaders).default({}),
+});
+
+export function isCidr(text: string): boolean {
+  const [address, bits, extra] = text.split('/');
+  if (extra !== undefined || !address) return false;
+  const family = isIP(address);
+  if (family === 0) return false;
+  if (bits === undefined) return true;
+  const prefix = Number(bits);
+  const max = family === 4 ? 32 : 128;
+  if (!/^\d+$/.test(bits) || prefix > max) return false;
+  try {
+    new BlockList().addSubnet(address, prefix, family === 4 ? 'ipv4' : 'ipv6');
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+const cidr = z.string().refine(isCidr, { message: 'expected an IP address or CIDR block' });
+
+const method = z
+  .string()
+  .regex(/^[A-Za-z]+$/)
+  .transform((text) => text.toUpperCase());
+
+export const routeSchema = z.strictObject({
+  name: z.string().regex(/^[a-z0-9][a-z0-9-]*$/, 'expected lower-case words joined by "-"'),
+  path: z.string().startsWith('/'),
+  prefix: z.boolean().default(false),
+  methods: z.array(method).optional(),
+  maxBodyBytes: byteSize.optional(),
+  sensitive: z.boolean().default(false),
+});
+
+const tlsSchema = z.strictObject({
+  mode: z.enum(['internal', 'files']).default('internal'),
+  domains: z.array(z.string().min(1)).min(1).default(['localhost']),
+  files: z.strictObject({ cert: z.string().min(1), key: z.string().min(1) }).optional(),
+  leafValidityDays: z.number().int().min(1).max(397).default(30),
+});
+
+export const configSchema = z
+  .strictObject({
+    preset: z.enum(['ocomms', 'none']).default('ocomms'),
+    listen: z
+      .strictObject({
+        https: listenAddress.default(':8443'),
+        http: z.union([listenAddress, z.literal(false)]).default(':8080'),
+        admin: z.union([listenAddress, z.literal(false)]).default('127.0.0.1:9090'),
+      })
+      .default({ https: ':8443', http: ':8080', admin: '127.0.0.1:9090' }),
+    upstream: z.strictObject({
+      url: z.url({ protocol: /^https?$/ }),
+      connectTimeoutMs: milliseconds.default(3000),
+      responseTimeoutMs: milliseconds.default(60000),
+      bodyIdleTimeoutMs: milliseconds.default(300000),
+      connections: z.number().int().positive().default(128),
+      ca: z.string().min(1).optional(),
+    }),
+    trustedProxies: z.array(cidr).default([]),
+    rejectUnknownHosts: z.boolean().default(false),
+    dataDir: z.string().min(1).default('./data'),
+    tls: tlsSchema.default({ mode: 'internal', domains: ['localhost'], leafValidityDays: 30 }),
+    limits: z
+      .strictObject({
+        maxHeaderBytes: byteSize.default(16384),
+        maxHeadersCount: z.number().int().min(16).max(1000).default(100),
+        maxBodyBytes: byteSize.default(4 * 1024 * 1024),
+        headersTimeoutMs: milliseconds.default(15000),
+        requestTimeoutMs: milliseconds.default(300000),
+        bodyIdleTimeoutMs: milliseconds.default(30000),
+        keepAliveTimeoutMs: milliseconds.default(5000),
+        shutdownTimeoutMs: milliseconds.default(10000),
+      })
+      .prefault({}),
+    routes: z.array(routeSchema).default([]),
+    headers: headersSchema.prefault({}),
+    log: z
+      .strictObject({
+        level: z
+          .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
+          .default('info'),
+      })
+      .prefault({}),
+  })
+  .superRefine((config, context) => {
+    if (config.tls.mode === 'files' && !config.tls.files) {
+      context.addIssue({
+        code: 'custom',
+        path: ['tls', 'files'],
+        message: 'tls.mode "files" needs tls.files.cert and tls.files.key',
+        input: undefined,
+      });
+    }
+  });
+
+export type Config = z.output<typeof configSchema>;
+export type RouteConfig = z.output<typeof routeSchema>;
+export type HeadersConfig = Config['headers'];
+export type HeaderSetting = z.output<typeof headerSetting>;
+export type CspSetting = z.output<typeof cspSetting>;

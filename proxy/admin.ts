@@ -1,0 +1,62 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { connect } from 'node:net';
+import type { GuardRuntime } from './context.ts';
+
+// Operators' endpoints, on loopback by default: liveness, readiness (the
+// upstream accepts connections) and Prometheus metrics.
+export function createAdminServer(runtime: GuardRuntime): Server {
+  return createServer((req, res) => {
+    handleAdmin(runtime, req, res).catch(() => {
+      if (!res.headersSent) json(res, 500, { status: 'error' });
+      else res.destroy();
+    });
+  });
+}
+
+async function handleAdmin(runtime: GuardRuntime, req: IncomingMessage, res: ServerResponse) {
+  const path = (req.url ?? '/').split('?')[0];
+  if (req.method !== 'GET' && req.method !== 'HEAD') {
+    return json(res, 405, { code: 'GUARD_ERR_BAD_REQUEST', message: 'method not allowed' });
+  }
+  if (path === '/healthz') return json(res, 200, { status: 'ok' });
+  if (path === '/readyz') {
+    if (runtime.closing) return json(res, 503, { status: 'stopping' });
+    const reachable = await upstreamReachable(runtime.upstream.origin, 1000);
+    return json(res, reachable ? 200 : 503, {
+      status: reachable ? 'ready' : 'upstream unreachable',
+    });
+  }
+  if (path === '/metrics') {
+    const body = await runtime.metrics.registry.metrics();
+    res.writeHead(200, { 'content-type': runtime.metrics.registry.contentType });
+    res.end(body);
+    return;
+  }
+  json(res, 404, { code: 'GUARD_ERR_NOT_FOUND', message: 'no such endpoint' });
+}
+
+function json(res: ServerResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, {
+    'content-type': 'application/json; charset=utf-8',
+    'content-length': Buffer.byteLength(text),
+    'cache-control': 'no-store',
+    'x-content-type-options': 'nosniff',
+  });
+  res.end(text);
+}
+
+function upstreamReachable(origin: URL, timeoutMs: number): Promise<boolean> {
+  const port = Number(origin.port || (origin.protocol === 'https:' ? 443 : 80));
+  const host = origin.hostname.replace(/^\[|\]$/g, '');
+  return new Promise((resolve) => {
+    const socket = connect({ host, port, timeout: timeoutMs });
+    const done = (ok: boolean) => {
+      socket.destroy();
+      resolve(ok);
+    };
+    socket.once('connect', () => done(true));
+    socket.once('timeout', () => done(false));
+    socket.once('error', () => done(false));
+  });
+}

@@ -1,0 +1,36 @@
+import type { BlockList } from 'node:net';
+import type { Logger } from '../common/log.ts';
+import type { Config } from '../config/schema.ts';
+import type { RouteTable } from '../policies/routes.ts';
+import type { SecurityHeaders } from '../policies/security-headers.ts';
+import type { Upstream } from './forward.ts';
+import type { Metrics } from './metrics.ts';
+
+// Everything a request needs, built once from the configuration. A request
+// reads it whole at its start, so a later reload can swap it atomically.
+export type GuardPolicies = {
+  readonly config: Config;
+  readonly routes: RouteTable;
+  readonly headers: SecurityHeaders;
+  readonly trusted: BlockList;
+  readonly hosts: ReadonlySet<string>;
+};
+
+export type GuardRuntime = {
+  policies: GuardPolicies;
+  readonly upstream: Upstream;
+  readonly metrics: Metrics;
+  readonly logger: Logger;
+  /** The port browsers reach the HTTPS listener on, for redirects. */
+  httpsPublicPort: number;
+  closing: boolean;
+};
+
+// "Example.COM:8443" and "[::1]:8443" name the hosts example.com and ::1.
+export function hostnameOf(host: string | undefined): string | undefined {
+  if (!host) return undefined;
+  const bracketed = /^\[([0-9a-f:.]+)\](?::\d+)?$/i.exec(host);
+  if (bracketed) return bracketed[1]?.toLowerCase();
+  const match = /^([a-z0-9.-]+)(?::\d{1,5})?$/i.exec(host);
+  return match?.[1]?.toLowerCase().replace(/\.$/, '');
+}

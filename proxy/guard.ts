@@ -1,0 +1,136 @@
+import { readFileSync } from 'node:fs';
+import { createServer as createHttpServer, type Server } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import type { Duplex } from 'node:stream';
+import { CertificateStore } from '../acme/cert-store.ts';
+import type { Logger } from '../common/log.ts';
+import type { Config } from '../config/schema.ts';
+import { createAdminServer } from './admin.ts';
+import { createClientErrorHandler } from './client-errors.ts';
+import type { GuardRuntime } from './context.ts';
+import { createUpstream } from './forward.ts';
+import { createHttpHandler } from './http-handler.ts';
+import { listenOn } from './listen.ts';
+import { createMetrics } from './metrics.ts';
+import { buildPolicies } from './policies.ts';
+import { tlsProtocolOptions } from './tls-options.ts';
+import { startTlsSource } from './tls-source.ts';
+import { createUpgradeHandler } from './upgrade.ts';
+
+export type Guard = {
+  readonly ports: { https: number; http?: number; admin?: number };
+  readonly caCertPath: string | undefined;
+  readonly runtime: GuardRuntime;
+  reloadCertificates(): void;
+  close(): Promise<void>;
+};
+
+export async function startGuard(config: Config, logger: Logger): Promise<Guard> {
+  const metrics = createMetrics();
+  const store = new CertificateStore();
+  const tlsSource = startTlsSource(config, store, logger.child({ component: 'tls' }));
+  const fallback = store.fallback;
+  if (!fallback) throw new Error('no certificate installed');
+
+  const ca = config.upstream.ca ? readFileSync(config.upstream.ca) : undefined;
+  const runtime: GuardRuntime = {
+    policies: buildPolicies(config),
+    upstream: createUpstream(config.upstream, ca),
+    metrics,
+    logger: logger.child({ component: 'proxy' }),
+    httpsPublicPort: 443,
+    closing: false,
+  };
+  const websockets = { sockets: new Set<Duplex>() };
+  const serverOptions = {
+    maxHeaderSize: config.limits.maxHeaderBytes,
+    requestTimeout: config.limits.requestTimeoutMs,
+    headersTimeout: config.limits.headersTimeoutMs,
+    keepAliveTimeout: config.limits.keepAliveTimeoutMs,
+  };
+
+  const https = createHttpsServer(
+    {
+      ...tlsProtocolOptions,
+      ...serverOptions,
+      cert: fallback.pair.cert,
+      key: fallback.pair.key,
+      ALPNProtocols: ['http/1.1'],
+      SNICallback: (name, done) => done(null, store.lookup(name)?.context),
+    },
+    createHttpHandler(runtime, 'https'),
+  );
+  https.on('upgrade', createUpgradeHandler(runtime, websockets));
+  https.on('clientError', createClientErrorHandler(runtime, true));
+  https.on('tlsClientError', () => metrics.clientErrors.inc({ reason: 'tls_handshake' }));
+  store.onInstall((installed) => {
+    for (const name of installed.names) {
+      metrics.certificateExpiry.set({ name }, installed.notAfter.getTime() / 1000);
+    }
+    const current = store.fallback;
+    if (current) https.setSecureContext({ ...tlsProtocolOptions, ...current.pair });
+  });
+  for (const name of fallback.names) {
+    metrics.certificateExpiry.set({ name }, fallback.notAfter.getTime() / 1000);
+  }
+
+  const servers: Server[] = [https];
+  const ports: Guard['ports'] = { https: 0 };
+  // Header counts are checked by the guard itself (431), so the parser must
+  // keep every header instead of silently dropping those past its limit.
+  https.maxHeadersCount = 0;
+  ports.https = await listenOn(https, config.listen.https, 'listen.https');
+  runtime.httpsPublicPort = ports.https;
+
+  if (config.listen.http !== false) {
+    const http = createHttpServer(serverOptions, createHttpHandler(runtime, 'http'));
+    http.maxHeadersCount = 0;
+    http.on('clientError', createClientErrorHandler(runtime, false));
+    servers.push(http);
+    ports.http = await listenOn(http, config.listen.http, 'listen.http');
+  }
+  if (config.listen.admin !== false) {
+    const admin = createAdminServer(runtime);
+    servers.push(admin);
+    ports.admin = await listenOn(admin, config.listen.admin, 'listen.admin');
+  }
+  logger.info({ ports, upstream: runtime.upstream.origin.origin }, 'guard started');
+
+  return {
+    ports,
+    caCertPath: tlsSource.caCertPath,
+    runtime,
+    reloadCertificates: () => tlsSource.reload(),
+    close: () => shutdown(runtime, servers, websockets.sockets, config, () => tlsSource.close()),
+  };
+}
+
+// Stop accepting, let in-flight requests finish until the deadline, end
+// WebSockets with a FIN rather than a reset, then cut what is left.
+async function shutdown(
+  runtime: GuardRuntime,
+  servers: Server[],
+  websockets: Set<Duplex>,
+  config: Config,
+  closeTls: () => void,
+): Promise<void> {
+  if (runtime.closing) return;
+  runtime.closing = true;
+  closeTls();
+  const closed = servers.map(
+    (server) => new Promise<void>((resolve) => server.close(() => resolve())),
+  );
+  for (const server of servers) server.closeIdleConnections();
+  for (const socket of websockets) socket.end();
+
+  const deadline = new Promise<'deadline'>((resolve) => {
+    setTimeout(resolve, config.limits.shutdownTimeoutMs, 'deadline').unref();
+  });
+  const outcome = await Promise.race([Promise.all(closed), deadline]);
+  if (outcome === 'deadline') {
+    for (const server of servers) server.closeAllConnections();
+    for (const socket of websockets) socket.destroy();
+  }
+  await runtime.upstream.close();
+  runtime.logger.info({ outcome: outcome === 'deadline' ? 'forced' : 'drained' }, 'guard stopped');
+}

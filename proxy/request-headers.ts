@@ -1,0 +1,61 @@
+import type { IncomingMessage } from 'node:http';
+import { isIP } from 'node:net';
+import type { ClientAddress } from './client-address.ts';
+import { connectionOptions, hopByHop, rewrittenByGuard } from './hop-by-hop.ts';
+
+export type UpstreamHeaders = Record<string, string | string[]>;
+
+export type ForwardContext = {
+  client: ClientAddress;
+  requestId: string;
+  proto: 'https' | 'http';
+  /** Content-Security-Policy handed to the app so Next.js can read the nonce. */
+  cspRequestHeader?: string | undefined;
+};
+
+// Builds the headers the upstream receives: the client's end-to-end headers in
+// their order, then the guard's own. Hop-by-hop fields and those named in
+// Connection are dropped before the guard adds its headers, so a client that
+// lists X-Forwarded-For in Connection cannot strip what the guard writes.
+export function buildUpstreamHeaders(
+  req: IncomingMessage,
+  context: ForwardContext,
+  keep: ReadonlySet<string> = emptySet,
+): UpstreamHeaders {
+  const named = connectionOptions(req.headers.connection);
+  const headers: UpstreamHeaders = {};
+  const raw = req.rawHeaders;
+  for (let index = 0; index < raw.length; index += 2) {
+    const name = (raw[index] ?? '').toLowerCase();
+    const value = raw[index + 1] ?? '';
+    if (!keep.has(name) && (hopByHop.has(name) || named.has(name))) continue;
+    if (rewrittenByGuard.has(name)) continue;
+    const existing = headers[name];
+    if (existing === undefined) headers[name] = value;
+    else if (Array.isArray(existing)) existing.push(value);
+    else headers[name] = [existing, value];
+  }
+
+  addForwarding(headers, req, context);
+  const length = req.headers['content-length'];
+  if (length !== undefined && req.headers['transfer-encoding'] === undefined) {
+    headers['content-length'] = length;
+  }
+  if (context.cspRequestHeader) headers['content-security-policy'] = context.cspRequestHeader;
+  return headers;
+}
+
+const emptySet: ReadonlySet<string> = new Set();
+
+function addForwarding(headers: UpstreamHeaders, req: IncomingMessage, context: ForwardContext) {
+  const { client } = context;
+  const host = typeof req.headers.host === 'string' ? req.headers.host : undefined;
+  const chain = client.viaTrustedProxy ? [...client.forwardedChain, client.peer] : [client.ip];
+  headers['x-forwarded-for'] = chain.join(', ');
+  headers['x-forwarded-proto'] = context.proto;
+  if (host) headers['x-forwarded-host'] = host;
+  headers['x-request-id'] = context.requestId;
+  const forwardedFor = isIP(client.ip) === 6 ? `"[${client.ip}]"` : client.ip;
+  const forwardedHost = host && /^[A-Za-z0-9.:[\]-]+$/.test(host) ? `;host="${host}"` : '';
+  headers.forwarded = `for=${forwardedFor};proto=${context.proto}${forwardedHost}`;
+}

@@ -1,0 +1,140 @@
+import { randomUUID } from 'node:crypto';
+import { request as httpRequest, type IncomingMessage } from 'node:http';
+import { request as httpsRequest } from 'node:https';
+import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { normaliseTarget } from '../policies/normalise-path.ts';
+import { applySecurityHeaders, type HeaderMap } from '../policies/security-headers.ts';
+import { resolveClientAddress } from './client-address.ts';
+import { type GuardRuntime, hostnameOf } from './context.ts';
+import { hopByHop } from './hop-by-hop.ts';
+import { writeRawReply } from './reply.ts';
+import { buildUpstreamHeaders } from './request-headers.ts';
+
+const keepForUpgrade: ReadonlySet<string> = new Set(['upgrade', 'connection']);
+
+export type UpgradeTracker = { readonly sockets: Set<Duplex> };
+
+// WebSocket (and any other Upgrade) requests: the handshake goes through the
+// same checks as a request, then the two sockets are joined byte for byte.
+// Idle timeouts are off for joined sockets: Socket.IO's own pings keep them
+// honest, and a chat client may stay quiet for hours.
+export function createUpgradeHandler(runtime: GuardRuntime, tracker: UpgradeTracker) {
+  return function handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    const { policies } = runtime;
+    const requestId = randomUUID();
+    const client = resolveClientAddress(
+      policies.trusted,
+      req.socket.remoteAddress,
+      req.headers['x-forwarded-for'],
+    );
+    const target = normaliseTarget(req.url ?? '');
+    const plan = policies.headers.planFor(target.ok ? target.path : '/', true);
+    const host = hostnameOf(req.headers.host);
+    const refuseWith = (status: number, code: 'GUARD_ERR_BAD_REQUEST' | 'GUARD_ERR_UNKNOWN_HOST') =>
+      writeRawReply(socket, { status, code }, plan, requestId);
+    socket.on('error', () => socket.destroy());
+
+    if (runtime.closing) {
+      return writeRawReply(
+        socket,
+        { status: 503, code: 'GUARD_ERR_SHUTTING_DOWN' },
+        plan,
+        requestId,
+      );
+    }
+    if (!target.ok || !host || req.rawHeaders.length / 2 > policies.config.limits.maxHeadersCount) {
+      return refuseWith(400, 'GUARD_ERR_BAD_REQUEST');
+    }
+    if (policies.config.rejectUnknownHosts && !policies.hosts.has(host)) {
+      return refuseWith(404, 'GUARD_ERR_UNKNOWN_HOST');
+    }
+
+    const headers = buildUpstreamHeaders(
+      req,
+      { client, requestId, proto: 'https' },
+      keepForUpgrade,
+    );
+    const origin = runtime.upstream.origin;
+    const send = origin.protocol === 'https:' ? httpsRequest : httpRequest;
+    const upstreamReq = send({
+      host: origin.hostname,
+      port: origin.port || (origin.protocol === 'https:' ? 443 : 80),
+      method: req.method,
+      path: req.url,
+      headers,
+      setHost: false,
+      agent: false,
+      timeout: policies.config.upstream.connectTimeoutMs,
+    });
+
+    upstreamReq.on('timeout', () => upstreamReq.destroy(new Error('connect timeout')));
+    upstreamReq.on('error', () => {
+      runtime.metrics.upstreamErrors.inc({ reason: 'upgrade' });
+      writeRawReply(
+        socket,
+        { status: 502, code: 'GUARD_ERR_UPSTREAM_UNREACHABLE' },
+        plan,
+        requestId,
+      );
+    });
+    upstreamReq.on('response', (response) => relayRefusal(response, socket, requestId));
+    upstreamReq.on('upgrade', (response, upstreamSocket, upstreamHead) => {
+      upstreamReq.setTimeout(0);
+      const responseHeaders = { ...response.headers, 'x-request-id': requestId } as HeaderMap;
+      applySecurityHeaders(responseHeaders, plan);
+      socket.write(statusBlock(response, responseHeaders, true));
+      if (upstreamHead.length > 0) socket.write(upstreamHead);
+      if (head.length > 0) upstreamSocket.write(head);
+      join(runtime, tracker, socket, upstreamSocket);
+    });
+    upstreamReq.end();
+  };
+}
+
+function join(runtime: GuardRuntime, tracker: UpgradeTracker, client: Duplex, upstream: Socket) {
+  for (const side of [client as Socket, upstream]) {
+    side.setTimeout?.(0);
+    side.setNoDelay?.(true);
+    side.setKeepAlive?.(true, 30_000);
+  }
+  tracker.sockets.add(client);
+  runtime.metrics.websocketsOpen.inc();
+  runtime.metrics.websocketsTotal.inc();
+
+  let closed = false;
+  const close = () => {
+    if (closed) return;
+    closed = true;
+    tracker.sockets.delete(client);
+    runtime.metrics.websocketsOpen.dec();
+    client.destroy();
+    upstream.destroy();
+  };
+  client.on('close', close);
+  upstream.on('close', close);
+  client.on('error', close);
+  upstream.on('error', close);
+  client.on('end', () => upstream.end());
+  upstream.on('end', () => client.end());
+  client.pipe(upstream, { end: false });
+  upstream.pipe(client, { end: false });
+}
+
+// The upstream declined the upgrade (Socket.IO answers 400 to a foreign
+// Origin): pass its answer on and close, as the client cannot reuse the socket.
+function relayRefusal(response: IncomingMessage, socket: Duplex, requestId: string): void {
+  const headers = { ...response.headers, 'x-request-id': requestId, connection: 'close' };
+  socket.write(statusBlock(response, headers as HeaderMap, false));
+  response.pipe(socket);
+}
+
+function statusBlock(response: IncomingMessage, headers: HeaderMap, upgrade: boolean): string {
+  const lines = [`HTTP/1.1 ${response.statusCode} ${response.statusMessage ?? ''}`];
+  for (const [name, value] of Object.entries(headers)) {
+    if (value === undefined) continue;
+    if (!upgrade && hopByHop.has(name) && name !== 'connection') continue;
+    for (const item of Array.isArray(value) ? value : [value]) lines.push(`${name}: ${item}`);
+  }
+  return `${lines.join('\r\n')}\r\n\r\n`;
+}

@@ -1,0 +1,72 @@
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import { Agent } from 'undici';
+import { stringify } from 'yaml';
+import { createLogger } from '../../common/log.ts';
+import { parseConfigText } from '../../config/load.ts';
+import { type Guard, startGuard } from '../../proxy/guard.ts';
+
+export type TestGuard = {
+  guard: Guard;
+  /** https://localhost:PORT */
+  url: string;
+  httpUrl: string;
+  adminUrl: string;
+  ca: Buffer;
+  /** An undici dispatcher that trusts the guard's CA (and nothing is switched off). */
+  agent: Agent;
+  /** Every log line the guard wrote, parsed. */
+  logs: Record<string, unknown>[];
+  logText(): string;
+  dataDir: string;
+  close(): Promise<void>;
+};
+
+// Starts a guard on loopback port 0 with its own data directory, configured by
+// the same YAML path sysadmins use (so defaults and presets apply), and keeps
+// its log lines for assertions.
+export async function startTestGuard(
+  upstreamUrl: string,
+  overrides: Record<string, unknown> = {},
+): Promise<TestGuard> {
+  const dataDir = mkdtempSync(join(tmpdir(), 'guard-test-'));
+  const document = {
+    upstream: { url: upstreamUrl },
+    dataDir,
+    listen: { https: '127.0.0.1:0', http: '127.0.0.1:0', admin: '127.0.0.1:0' },
+    log: { level: 'debug' },
+    ...overrides,
+  };
+  const config = parseConfigText(stringify(document), join(dataDir, 'config.yaml'));
+  const lines: string[] = [];
+  const sink = new Writable({
+    write(chunk: Buffer, _encoding, callback) {
+      lines.push(...chunk.toString('utf8').split('\n').filter(Boolean));
+      callback();
+    },
+  });
+  const guard = await startGuard(config, createLogger(config.log.level, sink));
+  const ca = guard.caCertPath ? readFileSync(guard.caCertPath) : Buffer.alloc(0);
+  const agent = new Agent({ connect: { ca, servername: 'localhost' } });
+
+  return {
+    guard,
+    url: `https://localhost:${guard.ports.https}`,
+    httpUrl: `http://127.0.0.1:${guard.ports.http}`,
+    adminUrl: `http://127.0.0.1:${guard.ports.admin}`,
+    ca,
+    agent,
+    get logs() {
+      return lines.map((line) => JSON.parse(line) as Record<string, unknown>);
+    },
+    logText: () => lines.join('\n'),
+    dataDir,
+    async close() {
+      await agent.close();
+      await guard.close();
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
