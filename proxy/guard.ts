@@ -47,6 +47,9 @@ export async function startGuard(config: Config, logger: Logger): Promise<Guard>
     requestTimeout: config.limits.requestTimeoutMs,
     headersTimeout: config.limits.headersTimeoutMs,
     keepAliveTimeout: config.limits.keepAliveTimeoutMs,
+    // Node checks header and request deadlines on this sweep (30 s by
+    // default), which would let slow-header clients hold sockets far longer.
+    connectionsCheckingInterval: Math.min(1000, config.limits.headersTimeoutMs),
   };
 
   const https = createHttpsServer(
