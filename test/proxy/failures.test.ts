@@ -1,5 +1,6 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { Readable } from 'node:stream';
 import { request } from 'undici';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startOcommsDouble } from '../double/ocomms-double.ts';
@@ -118,7 +119,7 @@ describe('body limits', () => {
     const response = await request(`${guard.url}/api/echo`, {
       dispatcher: guard.agent,
       method: 'POST',
-      body: parts(),
+      body: Readable.from(parts()),
     }).catch((error: Error) => error);
     if (!(response instanceof Error)) {
       expect(response.statusCode).toBe(413);

@@ -1,3 +1,4 @@
+import { Readable } from 'node:stream';
 import { request } from 'undici';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { type OcommsDouble, startOcommsDouble } from '../double/ocomms-double.ts';
@@ -141,7 +142,7 @@ describe('forwarding', () => {
       dispatcher: guard.agent,
       method: 'POST',
       headers: { 'content-type': 'application/octet-stream' },
-      body: parts(),
+      body: Readable.from(parts()),
     });
     expect(response.statusCode).toBe(200);
     expect(await response.body.json()).toMatchObject({ size: 64 * 16 * 1024 });
