@@ -50,6 +50,8 @@ export async function startGuard(config: Config, logger: Logger): Promise<Guard>
     // Node checks header and request deadlines on this sweep (30 s by
     // default), which would let slow-header clients hold sockets far longer.
     connectionsCheckingInterval: Math.min(1000, config.limits.headersTimeoutMs),
+    // The guard refuses a missing Host itself, with its JSON answer and headers.
+    requireHostHeader: false,
   };
 
   const https = createHttpsServer(
