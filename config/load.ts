@@ -60,14 +60,17 @@ export function parseConfigText(text: string, file: string, env = process.env): 
   }
 
   const secretProblems: SecretProblem[] = [];
-  const raw = resolveSecrets(document.toJS() ?? {}, env, dirname(resolve(file)), secretProblems);
+  const secretPaths = new Set<string>();
+  const baseDir = dirname(resolve(file));
+  const raw = resolveSecrets(document.toJS() ?? {}, env, baseDir, secretProblems, secretPaths);
   const result = configSchema.safeParse(withPreset(raw), { reportInput: true });
   const problems = secretProblems.map((problem) => ({
     path: problem.path.join('.'),
     line: lineOf(problem.path),
     message: problem.message,
   }));
-  if (!result.success) problems.push(...result.error.issues.flatMap((i) => describe(i, lineOf)));
+  if (!result.success)
+    problems.push(...result.error.issues.flatMap((i) => describe(i, lineOf, secretPaths)));
   if (problems.length > 0) throw new ConfigError(file, problems.sort(byLine));
 
   return deepFreeze(result.data as Config);
@@ -87,6 +90,7 @@ function withPreset(raw: unknown): unknown {
 function describe(
   issue: z.core.$ZodIssue,
   lineOf: (path: readonly PropertyKey[]) => number | undefined,
+  secretPaths: ReadonlySet<string>,
 ): ConfigProblem[] {
   const path = issue.path;
   if (issue.code === 'unrecognized_keys') {
@@ -97,12 +101,13 @@ function describe(
       return { path: dotted, line: lineOf([...path, key]), message: 'unknown key', hint };
     });
   }
-  const found = 'input' in issue ? showValue(issue.input) : undefined;
-  const problem: ConfigProblem = {
-    path: path.join('.'),
-    line: lineOf(path),
-    message: issue.message,
-  };
+  const dotted = path.join('.');
+  // A value that came from the environment or a file may be a secret.
+  const secret = [...secretPaths].some(
+    (entry) => dotted === entry || dotted.startsWith(`${entry}.`),
+  );
+  const found = secret ? '(a secret value, not shown)' : showInput(issue);
+  const problem: ConfigProblem = { path: dotted, line: lineOf(path), message: issue.message };
   if (found !== undefined) problem.found = found;
   return [problem];
 }
@@ -111,7 +116,9 @@ function byLine(a: ConfigProblem, b: ConfigProblem): number {
   return (a.line ?? 0) - (b.line ?? 0);
 }
 
-function showValue(value: unknown): string | undefined {
+function showInput(issue: z.core.$ZodIssue): string | undefined {
+  if (!('input' in issue)) return undefined;
+  const value = issue.input;
   if (value === undefined) return 'nothing';
   const text = JSON.stringify(value);
   if (text === undefined) return undefined;

@@ -3,6 +3,9 @@ import { resolve } from 'node:path';
 
 export type SecretProblem = { path: (string | number)[]; message: string };
 
+/** Dotted paths whose values came from the environment or a file. */
+export type SecretPaths = Set<string>;
+
 const envReference = /\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g;
 
 // Secrets never need to live in the YAML: "${NAME}" anywhere in a string is
@@ -14,19 +17,24 @@ export function resolveSecrets(
   env: NodeJS.ProcessEnv,
   baseDir: string,
   problems: SecretProblem[],
+  secretPaths: SecretPaths,
   path: (string | number)[] = [],
 ): unknown {
-  if (typeof value === 'string') return expandEnv(value, env, problems, path);
+  if (typeof value === 'string') {
+    if (!value.includes('${')) return value;
+    secretPaths.add(path.join('.'));
+    return expandEnv(value, env, problems, path);
+  }
   if (Array.isArray(value)) {
     return value.map((item, index) =>
-      resolveSecrets(item, env, baseDir, problems, [...path, index]),
+      resolveSecrets(item, env, baseDir, problems, secretPaths, [...path, index]),
     );
   }
   if (value === null || typeof value !== 'object') return value;
 
   const result: Record<string, unknown> = {};
   for (const [key, item] of Object.entries(value)) {
-    const resolved = resolveSecrets(item, env, baseDir, problems, [...path, key]);
+    const resolved = resolveSecrets(item, env, baseDir, problems, secretPaths, [...path, key]);
     const target = /^[a-z][A-Za-z0-9]*File$/.test(key) ? key.slice(0, -4) : undefined;
     if (target === undefined || typeof resolved !== 'string') {
       result[key] = resolved;
@@ -36,6 +44,7 @@ export function resolveSecrets(
       problems.push({ path: [...path, key], message: `give either "${target}" or "${key}"` });
       continue;
     }
+    secretPaths.add([...path, target].join('.'));
     result[target] = readSecretFile(resolve(baseDir, resolved), problems, [...path, key]);
   }
   return result;

@@ -125,13 +125,18 @@ async function shutdown(
   const closed = servers.map(
     (server) => new Promise<void>((resolve) => server.close(() => resolve())),
   );
-  for (const server of servers) server.closeIdleConnections();
   for (const socket of websockets) socket.end();
+  // Connections become idle as their last response ends; close them then.
+  const sweep = setInterval(() => {
+    for (const server of servers) server.closeIdleConnections();
+  }, 100);
+  for (const server of servers) server.closeIdleConnections();
 
   const deadline = new Promise<'deadline'>((resolve) => {
     setTimeout(resolve, config.limits.shutdownTimeoutMs, 'deadline').unref();
   });
   const outcome = await Promise.race([Promise.all(closed), deadline]);
+  clearInterval(sweep);
   if (outcome === 'deadline') {
     for (const server of servers) server.closeAllConnections();
     for (const socket of websockets) socket.destroy();

@@ -83,6 +83,7 @@ export function createHttpHandler(runtime: GuardRuntime, listener: 'https' | 'ht
     runtime.upstream.forward(req, res, headers, body, {
       onHeaders(_status, responseHeaders) {
         exchange.upstreamMs = performance.now() - exchange.startedAt;
+        if (runtime.closing) res.shouldKeepAlive = false;
         applySecurityHeaders(responseHeaders, plan, nonce);
         responseHeaders['x-request-id'] = requestId;
       },
