@@ -89,6 +89,7 @@ export const configSchema = z
         https: listenAddress.default(':8443'),
         http: z.union([listenAddress, z.literal(false)]).default(':8080'),
         admin: z.union([listenAddress, z.literal(false)]).default('127.0.0.1:9090'),
+        publicHttpsPort: z.number().int().min(1).max(65535).optional(),
       })
       .default({ https: ':8443', http: ':8080', admin: '127.0.0.1:9090' }),
     upstream: z.strictObject({

@@ -85,7 +85,7 @@ export async function startGuard(config: Config, logger: Logger): Promise<Guard>
   // keep every header instead of silently dropping those past its limit.
   https.maxHeadersCount = 0;
   ports.https = await listenOn(https, config.listen.https, 'listen.https');
-  runtime.httpsPublicPort = ports.https;
+  runtime.httpsPublicPort = config.listen.publicHttpsPort ?? ports.https;
 
   if (config.listen.http !== false) {
     const http = createHttpServer(serverOptions, createHttpHandler(runtime, 'http'));
