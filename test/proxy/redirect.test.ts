@@ -2,6 +2,7 @@ import { request } from 'undici';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type OcommsDouble, startOcommsDouble } from '../double/ocomms-double.ts';
 import { startTestGuard, type TestGuard } from '../support/guard-harness.ts';
+import { parseResponses, sendRaw } from '../support/raw-http.ts';
 
 let app: OcommsDouble | undefined;
 let guard: TestGuard | undefined;
