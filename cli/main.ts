@@ -50,7 +50,9 @@ export async function main(argv: string[]): Promise<number> {
   const problem = runtimeProblem(process.versions.node);
   const overridden = values[overrideFlag] || process.env[overrideEnv] === '1';
   if (problem && !overridden) {
-    process.stderr.write(`ocomms-guard: ${problem}.\nTo run anyway: ${overrideFlag}\n`);
+    process.stderr.write(
+      `ocomms-guard: GUARD_ERR_RUNTIME_UNSUPPORTED: ${problem}.\nTo run anyway: ${overrideFlag}\n`,
+    );
     return 1;
   }
   return runGuard(values.config, problem);

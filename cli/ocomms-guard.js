@@ -6,7 +6,7 @@ import { canStripTypes, runtimeProblem } from './runtime.js';
 if (!canStripTypes()) {
   const problem = runtimeProblem(process.versions.node) ?? `Node.js ${process.versions.node}`;
   process.stderr.write(
-    `ocomms-guard: ${problem}.\n` +
+    `ocomms-guard: GUARD_ERR_RUNTIME_UNSUPPORTED: ${problem}.\n` +
       'Run it through npm (npm start, npx ocomms-guard), which uses the Node.js this\n' +
       'project installs, or install a supported Node.js.\n',
   );

@@ -4,7 +4,6 @@
 export const errorCodes = {
   GUARD_ERR_CONFIG_INVALID: 'the configuration file does not validate',
   GUARD_ERR_CONFIG_READ: 'the configuration file cannot be read or parsed',
-  GUARD_ERR_CONFIG_SECRET: 'a secret named by the configuration is missing',
   GUARD_ERR_RUNTIME_UNSUPPORTED: 'the Node.js runtime lacks a required security fix',
   GUARD_ERR_TLS_MATERIAL: 'a certificate or key cannot be loaded',
   GUARD_ERR_LISTEN: 'a listener cannot bind its address',

@@ -5,6 +5,7 @@ import type { Duplex } from 'node:stream';
 import { CertificateStore } from '../acme/cert-store.ts';
 import type { Logger } from '../common/log.ts';
 import type { Config } from '../config/schema.ts';
+import { parseListenAddress } from '../config/units.ts';
 import { createAdminServer } from './admin.ts';
 import { createClientErrorHandler } from './client-errors.ts';
 import type { GuardRuntime } from './context.ts';
@@ -98,6 +99,9 @@ export async function startGuard(config: Config, logger: Logger): Promise<Guard>
     const admin = createAdminServer(runtime);
     servers.push(admin);
     ports.admin = await listenOn(admin, config.listen.admin, 'listen.admin');
+    if (!isLoopbackListen(config.listen.admin)) {
+      logger.warn({ admin: config.listen.admin }, 'admin listener is reachable beyond loopback');
+    }
   }
   logger.info({ ports, upstream: runtime.upstream.origin.origin }, 'guard started');
 
@@ -108,6 +112,11 @@ export async function startGuard(config: Config, logger: Logger): Promise<Guard>
     reloadCertificates: () => tlsSource.reload(),
     close: () => shutdown(runtime, servers, websockets.sockets, config, () => tlsSource.close()),
   };
+}
+
+function isLoopbackListen(address: string): boolean {
+  const host = parseListenAddress(address)?.host;
+  return host !== undefined && (host === '::1' || host === 'localhost' || host.startsWith('127.'));
 }
 
 // Stop accepting, let in-flight requests finish until the deadline, end
