@@ -1,7 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { createServer as createHttpServer, type Server } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
-import type { Duplex } from 'node:stream';
 import { CertificateStore } from '../acme/cert-store.ts';
 import type { Logger } from '../common/log.ts';
 import type { Config } from '../config/schema.ts';
@@ -16,7 +15,7 @@ import { createMetrics } from './metrics.ts';
 import { buildPolicies } from './policies.ts';
 import { tlsProtocolOptions } from './tls-options.ts';
 import { startTlsSource } from './tls-source.ts';
-import { createUpgradeHandler } from './upgrade.ts';
+import { createUpgradeHandler, type UpgradeTracker } from './upgrade.ts';
 
 export type Guard = {
   readonly ports: { https: number; http?: number; admin?: number };
@@ -42,7 +41,7 @@ export async function startGuard(config: Config, logger: Logger): Promise<Guard>
     httpsPublicPort: 443,
     closing: false,
   };
-  const websockets = { sockets: new Set<Duplex>() };
+  const upgrades: UpgradeTracker = { connections: new Set() };
   const serverOptions = {
     maxHeaderSize: config.limits.maxHeaderBytes,
     requestTimeout: config.limits.requestTimeoutMs,
@@ -66,7 +65,7 @@ export async function startGuard(config: Config, logger: Logger): Promise<Guard>
     },
     createHttpHandler(runtime, 'https'),
   );
-  https.on('upgrade', createUpgradeHandler(runtime, websockets));
+  https.on('upgrade', createUpgradeHandler(runtime, upgrades));
   https.on('clientError', createClientErrorHandler(runtime, true));
   https.on('tlsClientError', () => metrics.clientErrors.inc({ reason: 'tls_handshake' }));
   store.onInstall((installed) => {
@@ -110,7 +109,7 @@ export async function startGuard(config: Config, logger: Logger): Promise<Guard>
     caCertPath: tlsSource.caCertPath,
     runtime,
     reloadCertificates: () => tlsSource.reload(),
-    close: () => shutdown(runtime, servers, websockets.sockets, config, () => tlsSource.close()),
+    close: () => shutdown(runtime, servers, upgrades, config, () => tlsSource.close()),
   };
 }
 
@@ -124,7 +123,7 @@ function isLoopbackListen(address: string): boolean {
 async function shutdown(
   runtime: GuardRuntime,
   servers: Server[],
-  websockets: Set<Duplex>,
+  upgrades: UpgradeTracker,
   config: Config,
   closeTls: () => void,
 ): Promise<void> {
@@ -134,7 +133,7 @@ async function shutdown(
   const closed = servers.map(
     (server) => new Promise<void>((resolve) => server.close(() => resolve())),
   );
-  for (const socket of websockets) socket.end();
+  for (const connection of upgrades.connections) connection.closeGracefully();
   // Connections become idle as their last response ends; close them then.
   const sweep = setInterval(() => {
     for (const server of servers) server.closeIdleConnections();
@@ -148,7 +147,7 @@ async function shutdown(
   clearInterval(sweep);
   if (outcome === 'deadline') {
     for (const server of servers) server.closeAllConnections();
-    for (const socket of websockets) socket.destroy();
+    for (const connection of upgrades.connections) connection.destroy();
   }
   await runtime.upstream.close();
   runtime.logger.info({ outcome: outcome === 'deadline' ? 'forced' : 'drained' }, 'guard stopped');

@@ -10,10 +10,13 @@ import { type GuardRuntime, hostnameOf } from './context.ts';
 import { hopByHop } from './hop-by-hop.ts';
 import { writeRawReply } from './reply.ts';
 import { buildUpstreamHeaders } from './request-headers.ts';
+import { FrameBoundaryTracker, goingAwayFrame } from './websocket-frames.ts';
 
 const keepForUpgrade: ReadonlySet<string> = new Set(['upgrade', 'connection']);
 
-export type UpgradeTracker = { readonly sockets: Set<Duplex> };
+/** Each relayed connection, to end gracefully on shutdown or cut at the deadline. */
+export type RelayedConnection = { closeGracefully(): void; destroy(): void };
+export type UpgradeTracker = { readonly connections: Set<RelayedConnection> };
 
 // WebSocket (and any other Upgrade) requests: the handshake goes through the
 // same checks as a request, then the two sockets are joined byte for byte.
@@ -86,39 +89,58 @@ export function createUpgradeHandler(runtime: GuardRuntime, tracker: UpgradeTrac
       socket.write(statusBlock(response, responseHeaders, true));
       if (upstreamHead.length > 0) socket.write(upstreamHead);
       if (head.length > 0) upstreamSocket.write(head);
-      join(runtime, tracker, socket, upstreamSocket);
+      const websocket = String(response.headers.upgrade).toLowerCase() === 'websocket';
+      join(runtime, tracker, socket, upstreamSocket, websocket);
     });
     upstreamReq.end();
   };
 }
 
-function join(runtime: GuardRuntime, tracker: UpgradeTracker, client: Duplex, upstream: Socket) {
+function join(
+  runtime: GuardRuntime,
+  tracker: UpgradeTracker,
+  client: Duplex,
+  upstream: Socket,
+  websocket: boolean,
+) {
   for (const side of [client as Socket, upstream]) {
     side.setTimeout?.(0);
     side.setNoDelay?.(true);
     side.setKeepAlive?.(true, 30_000);
   }
-  tracker.sockets.add(client);
   runtime.metrics.websocketsOpen.inc();
   runtime.metrics.websocketsTotal.inc();
+
+  // For WebSockets a Close frame is placed between two server frames; the
+  // client answers with its own, which reaches the app through the still
+  // open client-to-app direction, so both ends see a clean close.
+  const frames = websocket ? new FrameBoundaryTracker() : undefined;
+  const closeGracefully = () => {
+    if (!frames) return void client.end();
+    frames.once('boundary-close', () => client.end(goingAwayFrame));
+    frames.requestClose();
+  };
+  const relayed: RelayedConnection = { closeGracefully, destroy: () => close() };
+  tracker.connections.add(relayed);
 
   let closed = false;
   const close = () => {
     if (closed) return;
     closed = true;
-    tracker.sockets.delete(client);
+    tracker.connections.delete(relayed);
     runtime.metrics.websocketsOpen.dec();
     client.destroy();
     upstream.destroy();
   };
-  client.on('close', close);
-  upstream.on('close', close);
-  client.on('error', close);
-  upstream.on('error', close);
+  for (const side of [client, upstream]) {
+    side.on('close', close);
+    side.on('error', close);
+  }
   client.on('end', () => upstream.end());
   upstream.on('end', () => client.end());
   client.pipe(upstream, { end: false });
-  upstream.pipe(client, { end: false });
+  if (frames) upstream.pipe(frames).pipe(client, { end: false });
+  else upstream.pipe(client, { end: false });
 }
 
 // The upstream declined the upgrade (Socket.IO answers 400 to a foreign
