@@ -27,7 +27,11 @@ const bodies = new WeakMap<IncomingMessage, Promise<ReceivedBody>>();
 export function recordRequest(req: IncomingMessage, requests: RecordedRequest[]): void {
   const record = describeRequest(req);
   requests.push(record);
-  bodies.set(req, collectBody(req, record));
+  // Reading a bodiless request to its end makes Node emit 'close' on it, which
+  // Socket.IO takes for a client that dropped its held long-poll.
+  const hasBody =
+    req.headers['content-length'] !== undefined || req.headers['transfer-encoding'] !== undefined;
+  if (hasBody) bodies.set(req, collectBody(req, record));
 }
 
 /** Records an upgrade request; its socket carries frames, which are not recorded. */
