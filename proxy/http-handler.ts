@@ -1,7 +1,5 @@
-import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
-import { normaliseTarget } from '../policies/normalise-path.ts';
 import type { Route } from '../policies/routes.ts';
 import {
   applySecurityHeaders,
@@ -9,14 +7,13 @@ import {
   cspValue,
   type HeaderPlan,
 } from '../policies/security-headers.ts';
+import { receive, refusalFor } from './arrival.ts';
 import { limitBody } from './body-limit.ts';
-import { resolveClientAddress } from './client-address.ts';
-import { type GuardPolicies, type GuardRuntime, hostnameOf } from './context.ts';
+import { type GuardRuntime, hostnameOf } from './context.ts';
 import { type Reply, sendReply } from './reply.ts';
 import { buildUpstreamHeaders } from './request-headers.ts';
 import { classifyForwardError } from './upstream-errors.ts';
 
-const refusedMethods = new Set(['CONNECT', 'TRACE', 'TRACK']);
 const fallbackRoute: Route = { name: 'none', maxBodyBytes: 0, sensitive: false };
 
 type Exchange = {
@@ -32,32 +29,32 @@ export function createHttpHandler(runtime: GuardRuntime, listener: 'https' | 'ht
   const overTls = listener === 'https';
 
   return function handle(req: IncomingMessage, res: ServerResponse): void {
-    const policies = runtime.policies;
+    const arrival = receive(runtime, req, overTls);
+    const { requestId, plan, policies, client } = arrival;
     const { config } = policies;
-    const requestId = randomUUID();
-    const client = resolveClientAddress(
-      policies.trusted,
-      req.socket.remoteAddress,
-      req.headers['x-forwarded-for'],
-    );
-    const target = normaliseTarget(req.url ?? '');
-    const path = target.ok ? target.path : '/';
-    const plan = policies.headers.planFor(path, overTls);
     const exchange: Exchange = {
       requestId,
       startedAt: performance.now(),
       upstreamMs: undefined,
       route: fallbackRoute,
       clientIp: client.ip,
-      path: target.ok ? target.rawPath.slice(0, 512) : '-',
+      path: arrival.rawPath,
     };
     res.once('close', () => finish(runtime, listener, req, res, exchange));
     if (runtime.closing) res.shouldKeepAlive = false;
 
-    const refusal = refuse(req, policies, target.ok);
-    if (refusal) return sendReply(res, refusal, plan, requestId, true);
+    const refusal = refusalFor(req, arrival);
+    if (refusal || arrival.path === undefined) {
+      return sendReply(
+        res,
+        refusal ?? { status: 400, code: 'GUARD_ERR_BAD_REQUEST' },
+        plan,
+        requestId,
+        true,
+      );
+    }
 
-    const route = policies.routes.match(req.method ?? 'GET', path);
+    const route = policies.routes.match(req.method ?? 'GET', arrival.path);
     exchange.route = route;
     const length = Number(req.headers['content-length'] ?? 0);
     if (length > route.maxBodyBytes) {
@@ -100,24 +97,6 @@ export function createHttpHandler(runtime: GuardRuntime, listener: 'https' | 'ht
       },
     });
   };
-}
-
-function refuse(req: IncomingMessage, policies: GuardPolicies, pathOk: boolean): Reply | undefined {
-  const { limits } = policies.config;
-  if (req.rawHeaders.length / 2 > limits.maxHeadersCount) {
-    return { status: 431, code: 'GUARD_ERR_HEADERS_TOO_LARGE' };
-  }
-  if (!pathOk) return { status: 400, code: 'GUARD_ERR_BAD_REQUEST' };
-  if (refusedMethods.has(req.method ?? '')) {
-    return { status: 405, code: 'GUARD_ERR_BAD_REQUEST', message: 'method not allowed' };
-  }
-  const host = hostnameOf(req.headers.host);
-  if (!host)
-    return { status: 400, code: 'GUARD_ERR_BAD_REQUEST', message: 'missing or invalid Host' };
-  if (policies.config.rejectUnknownHosts && !policies.hosts.has(host)) {
-    return { status: 404, code: 'GUARD_ERR_UNKNOWN_HOST' };
-  }
-  return undefined;
 }
 
 function redirectToHttps(

@@ -1,14 +1,12 @@
-import { randomUUID } from 'node:crypto';
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { normaliseTarget } from '../policies/normalise-path.ts';
 import { applySecurityHeaders, type HeaderMap } from '../policies/security-headers.ts';
-import { resolveClientAddress } from './client-address.ts';
-import { type GuardRuntime, hostnameOf } from './context.ts';
+import { receive, refusalFor } from './arrival.ts';
+import type { GuardRuntime } from './context.ts';
 import { hopByHop } from './hop-by-hop.ts';
-import { writeRawReply } from './reply.ts';
+import { type Reply, writeRawReply } from './reply.ts';
 import { buildUpstreamHeaders } from './request-headers.ts';
 import { FrameBoundaryTracker, goingAwayFrame } from './websocket-frames.ts';
 
@@ -24,34 +22,16 @@ export type UpgradeTracker = { readonly connections: Set<RelayedConnection> };
 // honest, and a chat client may stay quiet for hours.
 export function createUpgradeHandler(runtime: GuardRuntime, tracker: UpgradeTracker) {
   return function handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
-    const { policies } = runtime;
-    const requestId = randomUUID();
-    const client = resolveClientAddress(
-      policies.trusted,
-      req.socket.remoteAddress,
-      req.headers['x-forwarded-for'],
-    );
-    const target = normaliseTarget(req.url ?? '');
-    const plan = policies.headers.planFor(target.ok ? target.path : '/', true);
-    const host = hostnameOf(req.headers.host);
-    const refuseWith = (status: number, code: 'GUARD_ERR_BAD_REQUEST' | 'GUARD_ERR_UNKNOWN_HOST') =>
-      writeRawReply(socket, { status, code }, plan, requestId);
+    const arrival = receive(runtime, req, true);
+    const { requestId, plan, policies, client } = arrival;
     socket.on('error', () => socket.destroy());
 
     if (runtime.closing) {
-      return writeRawReply(
-        socket,
-        { status: 503, code: 'GUARD_ERR_SHUTTING_DOWN' },
-        plan,
-        requestId,
-      );
+      const reply: Reply = { status: 503, code: 'GUARD_ERR_SHUTTING_DOWN' };
+      return writeRawReply(socket, reply, plan, requestId);
     }
-    if (!target.ok || !host || req.rawHeaders.length / 2 > policies.config.limits.maxHeadersCount) {
-      return refuseWith(400, 'GUARD_ERR_BAD_REQUEST');
-    }
-    if (policies.config.rejectUnknownHosts && !policies.hosts.has(host)) {
-      return refuseWith(404, 'GUARD_ERR_UNKNOWN_HOST');
-    }
+    const refusal = refusalFor(req, arrival);
+    if (refusal) return writeRawReply(socket, refusal, plan, requestId);
 
     const headers = buildUpstreamHeaders(
       req,

@@ -1,0 +1,63 @@
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
+import { normaliseTarget } from '../policies/normalise-path.ts';
+import type { HeaderPlan } from '../policies/security-headers.ts';
+import { type ClientAddress, resolveClientAddress } from './client-address.ts';
+import { type GuardPolicies, type GuardRuntime, hostnameOf } from './context.ts';
+import type { Reply } from './reply.ts';
+
+export type Arrival = {
+  readonly requestId: string;
+  /** The policies this request is handled by, from start to end. */
+  readonly policies: GuardPolicies;
+  readonly client: ClientAddress;
+  /** The normalised path for matching, or undefined when it cannot be read. */
+  readonly path: string | undefined;
+  /** The path as sent, without query, for the log. */
+  readonly rawPath: string;
+  readonly plan: HeaderPlan;
+};
+
+const refusedMethods = new Set(['CONNECT', 'TRACE', 'TRACK']);
+
+// What every request and upgrade learns first: who sent it, where it goes,
+// which headers its answer carries.
+export function receive(runtime: GuardRuntime, req: IncomingMessage, overTls: boolean): Arrival {
+  const policies = runtime.policies;
+  const client = resolveClientAddress(
+    policies.trusted,
+    req.socket.remoteAddress,
+    req.headers['x-forwarded-for'],
+  );
+  const target = normaliseTarget(req.url ?? '');
+  const path = target.ok ? target.path : undefined;
+  return {
+    requestId: randomUUID(),
+    policies,
+    client,
+    path,
+    rawPath: target.ok ? target.rawPath.slice(0, 512) : '-',
+    plan: policies.headers.planFor(path ?? '/', overTls),
+  };
+}
+
+// Refusals that need no route: framing the parser let through but the guard
+// will not forward, and hosts it does not serve.
+export function refusalFor(req: IncomingMessage, arrival: Arrival): Reply | undefined {
+  const { config, hosts } = arrival.policies;
+  if (req.rawHeaders.length / 2 > config.limits.maxHeadersCount) {
+    return { status: 431, code: 'GUARD_ERR_HEADERS_TOO_LARGE' };
+  }
+  if (arrival.path === undefined) return { status: 400, code: 'GUARD_ERR_BAD_REQUEST' };
+  if (refusedMethods.has(req.method ?? '')) {
+    return { status: 405, code: 'GUARD_ERR_BAD_REQUEST', message: 'method not allowed' };
+  }
+  const host = hostnameOf(req.headers.host);
+  if (!host) {
+    return { status: 400, code: 'GUARD_ERR_BAD_REQUEST', message: 'missing or invalid Host' };
+  }
+  if (config.rejectUnknownHosts && !hosts.has(host)) {
+    return { status: 404, code: 'GUARD_ERR_UNKNOWN_HOST' };
+  }
+  return undefined;
+}
