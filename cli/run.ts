@@ -1,5 +1,5 @@
 import { isGuardError } from '../common/errors.ts';
-import { createLogger } from '../common/log.ts';
+import { createLogger, createStdoutDestination } from '../common/log.ts';
 import { ConfigError, formatProblems, loadConfigFile } from '../config/load.ts';
 import { startGuard } from '../proxy/guard.ts';
 
@@ -14,7 +14,7 @@ export async function runGuard(file: string, runtimeWarning: string | undefined)
     return 1;
   }
 
-  const logger = createLogger(config.log.level);
+  const logger = createLogger(config.log.level, createStdoutDestination());
   if (runtimeWarning) logger.warn({ reason: runtimeWarning }, 'unsupported runtime allowed');
   let guard: Awaited<ReturnType<typeof startGuard>>;
   try {

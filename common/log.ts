@@ -29,4 +29,14 @@ export function createLogger(level: LogLevel, destination?: DestinationStream): 
   return destination ? pino(options, destination) : pino(options);
 }
 
+// Standard output, written in batches: one write per line cost a fifth of the
+// guard's CPU under load. Lines wait at most flushMs before they are written,
+// and whatever is buffered is written when the process exits.
+export function createStdoutDestination(flushMs = 200) {
+  const destination = pino.destination({ dest: 1, minLength: 4096, sync: false });
+  const timer = setInterval(() => destination.flush(), flushMs);
+  timer.unref();
+  return destination;
+}
+
 export type { Logger };

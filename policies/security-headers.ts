@@ -44,6 +44,7 @@ export type SecurityHeaders = {
 export function buildSecurityHeaders(config: HeadersConfig): SecurityHeaders {
   const base = { ...config, paths: undefined };
   const prefixes = Object.keys(config.paths).sort((a, b) => b.length - a.length);
+  const matchers = prefixes.map((prefix) => ({ prefix, lower: prefix.toLowerCase() }));
   const plans = new Map<string, [HeaderPlan, HeaderPlan]>();
   plans.set('', buildPair(base, base.remove));
   for (const prefix of prefixes) {
@@ -54,7 +55,7 @@ export function buildSecurityHeaders(config: HeadersConfig): SecurityHeaders {
 
   return {
     planFor(path, overTls) {
-      const prefix = prefixes.find((candidate) => path.startsWith(candidate.toLowerCase())) ?? '';
+      const prefix = matchers.find((candidate) => path.startsWith(candidate.lower))?.prefix ?? '';
       const pair = plans.get(prefix) ?? plans.get('');
       return (pair as [HeaderPlan, HeaderPlan])[overTls ? 0 : 1];
     },

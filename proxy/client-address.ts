@@ -12,11 +12,14 @@ export type ClientAddress = {
 };
 
 export function unmapIpv4(address: string): string {
+  if (!address.startsWith('::ffff:') && !address.startsWith('::FFFF:')) return address;
   const match = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address);
   return match?.[1] ?? address;
 }
 
-export function buildTrustList(cidrs: readonly string[]): BlockList {
+/** The trusted proxies, or undefined when there are none (the common case). */
+export function buildTrustList(cidrs: readonly string[]): BlockList | undefined {
+  if (cidrs.length === 0) return undefined;
   const list = new BlockList();
   for (const cidr of cidrs) {
     const [address = '', bits] = cidr.split('/');
@@ -39,12 +42,12 @@ function isTrusted(list: BlockList, address: string): boolean {
 // not written by a trusted hop is the client. Anything left of it was supplied
 // by the client and could be anything, so it is never used.
 export function resolveClientAddress(
-  trusted: BlockList,
+  trusted: BlockList | undefined,
   socketAddress: string | undefined,
   forwardedFor: string | string[] | undefined,
 ): ClientAddress {
   const peer = unmapIpv4(socketAddress ?? '0.0.0.0');
-  if (!isTrusted(trusted, peer)) {
+  if (!trusted || !isTrusted(trusted, peer)) {
     return { ip: peer, peer, viaTrustedProxy: false, forwardedChain: [] };
   }
 

@@ -12,7 +12,7 @@ export type GuardPolicies = {
   readonly config: Config;
   readonly routes: RouteTable;
   readonly headers: SecurityHeaders;
-  readonly trusted: BlockList;
+  readonly trusted: BlockList | undefined;
   readonly hosts: ReadonlySet<string>;
 };
 

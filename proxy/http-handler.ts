@@ -125,8 +125,7 @@ function finish(
 ): void {
   const durationMs = performance.now() - exchange.startedAt;
   const status = res.writableFinished ? res.statusCode : 499;
-  runtime.metrics.requests.inc({ listener, route: exchange.route.name, status });
-  runtime.metrics.duration.observe({ listener }, durationMs / 1000);
+  runtime.metrics.recordRequest(listener, exchange.route.name, status, durationMs / 1000);
   runtime.logger.info(
     {
       reqId: exchange.requestId,
