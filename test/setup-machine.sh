@@ -2,7 +2,7 @@
 # Installs the Debian packages the test suite runs against. Idempotent.
 set -euo pipefail
 
-packages=(chromium ca-certificates openssl)
+packages=(chromium ca-certificates openssl redis-server pebble postgresql)
 missing=()
 for package in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q 'install ok installed' ||
