@@ -1,4 +1,5 @@
 import type { BlockList } from 'node:net';
+import type { SecurityEvents } from '../audit/security-events.ts';
 import type { Logger } from '../common/log.ts';
 import type { Config } from '../config/schema.ts';
 import type { RouteTable } from '../policies/routes.ts';
@@ -21,6 +22,7 @@ export type GuardRuntime = {
   readonly upstream: Upstream;
   readonly metrics: Metrics;
   readonly logger: Logger;
+  readonly events: SecurityEvents;
   /** The port browsers reach the HTTPS listener on, for redirects. */
   httpsPublicPort: number;
   closing: boolean;

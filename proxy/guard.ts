@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { createServer as createHttpServer, type Server } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import { CertificateStore } from '../acme/cert-store.ts';
+import { createLogEvents } from '../audit/security-events.ts';
 import type { Logger } from '../common/log.ts';
 import type { Config } from '../config/schema.ts';
 import { parseListenAddress } from '../config/units.ts';
@@ -38,6 +39,7 @@ export async function startGuard(config: Config, logger: Logger): Promise<Guard>
     upstream: createUpstream(config.upstream, ca),
     metrics,
     logger: logger.child({ component: 'proxy' }),
+    events: createLogEvents(logger.child({ component: 'audit' })),
     httpsPublicPort: 443,
     closing: false,
   };
