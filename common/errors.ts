@@ -17,6 +17,12 @@ export const errorCodes = {
   GUARD_ERR_UPSTREAM_TIMEOUT: 'the upstream did not answer in time',
   GUARD_ERR_UPSTREAM_FAILED: 'the upstream broke the connection or answered invalidly',
   GUARD_ERR_SHUTTING_DOWN: 'the guard is stopping and takes no new requests',
+  GUARD_ERR_DB_TUNNEL_CONNECT: 'the database server refused, dropped or did not answer in time',
+  GUARD_ERR_DB_TUNNEL_NO_TLS: 'the database server did not agree to TLS as PostgreSQL clients do',
+  GUARD_ERR_DB_TUNNEL_VERIFY: 'the database server certificate failed verification',
+  GUARD_ERR_DB_TUNNEL_CLIENT: 'the database client spoke what the tunnel refuses, or went away',
+  GUARD_ERR_DB_TUNNEL_DROPPED: 'an established database connection was broken off',
+  GUARD_ERR_DB_TUNNEL_LIMIT: 'the tunnel holds dbTunnel.maxConnections connections already',
 } as const;
 
 export type ErrorCode = keyof typeof errorCodes;

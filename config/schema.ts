@@ -1,5 +1,6 @@
 import { BlockList, isIP } from 'node:net';
 import { z } from 'zod';
+import { dbTunnelSchema } from './db-tunnel-schema.ts';
 import { byteSize, listenAddress, milliseconds } from './units.ts';
 
 const headerMode = z.enum(['set', 'keep', 'default']);
@@ -125,6 +126,7 @@ export const configSchema = z
           .default('info'),
       })
       .prefault({}),
+    dbTunnel: dbTunnelSchema.optional(),
   })
   .superRefine((config, context) => {
     if (config.tls.mode === 'files' && !config.tls.files) {

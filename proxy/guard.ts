@@ -9,6 +9,7 @@ import { parseListenAddress } from '../config/units.ts';
 import { createAdminServer } from './admin.ts';
 import { createClientErrorHandler } from './client-errors.ts';
 import type { GuardRuntime } from './context.ts';
+import { type DbTunnel, startDbTunnel } from './db-tunnel.ts';
 import { createUpstream } from './forward.ts';
 import { createHttpHandler } from './http-handler.ts';
 import { listenOn } from './listen.ts';
@@ -19,7 +20,7 @@ import { startTlsSource } from './tls-source.ts';
 import { createUpgradeHandler, type UpgradeTracker } from './upgrade.ts';
 
 export type Guard = {
-  readonly ports: { https: number; http?: number; admin?: number };
+  readonly ports: { https: number; http?: number; admin?: number; dbTunnel?: number };
   readonly caCertPath: string | undefined;
   readonly runtime: GuardRuntime;
   reloadCertificates(): void;
@@ -104,6 +105,12 @@ export async function startGuard(config: Config, logger: Logger): Promise<Guard>
       logger.warn({ admin: config.listen.admin }, 'admin listener is reachable beyond loopback');
     }
   }
+  let dbTunnel: DbTunnel | undefined;
+  if (config.dbTunnel) {
+    const tunnelLogger = logger.child({ component: 'db-tunnel' });
+    dbTunnel = await startDbTunnel(config.dbTunnel, metrics.dbTunnel, tunnelLogger);
+    ports.dbTunnel = dbTunnel.port;
+  }
   logger.info({ ports, upstream: runtime.upstream.origin.origin }, 'guard started');
 
   return {
@@ -111,7 +118,12 @@ export async function startGuard(config: Config, logger: Logger): Promise<Guard>
     caCertPath: tlsSource.caCertPath,
     runtime,
     reloadCertificates: () => tlsSource.reload(),
-    close: () => shutdown(runtime, servers, upgrades, config, () => tlsSource.close()),
+    // The app may need its database to finish in-flight requests, so the
+    // tunnel closes after them.
+    close: () =>
+      shutdown(runtime, servers, upgrades, config, () => tlsSource.close()).then(() =>
+        dbTunnel?.close(),
+      ),
   };
 }
 

@@ -1,4 +1,5 @@
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import { createDbTunnelMetrics } from './db-tunnel-metrics.ts';
 
 export type Metrics = ReturnType<typeof createMetrics>;
 
@@ -27,6 +28,7 @@ export function createMetrics() {
 
   return {
     registry,
+    dbTunnel: createDbTunnelMetrics(registry),
     recordRequest(listener: string, route: string, status: number, seconds: number): void {
       const key = `${listener} ${route} ${status}`;
       let counter = counters.get(key);
