@@ -75,7 +75,9 @@ export function openServerTls(target: ServerTarget): ServerAttempt {
       secure.on('error', onTlsError);
     };
     const onTlsError = (error: NodeJS.ErrnoException) => {
-      const reason = isVerificationError(error.code) ? 'tls_verify' : 'tls_handshake';
+      let reason: 'tls_verify' | 'alpn' | 'tls_handshake' = 'tls_handshake';
+      if (isVerificationError(error.code)) reason = 'tls_verify';
+      else if (error.code === 'ERR_SSL_TLSV1_ALERT_NO_APPLICATION_PROTOCOL') reason = 'alpn';
       fail(new TunnelFailure(reason, error.message, error.code));
     };
 

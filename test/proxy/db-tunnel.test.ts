@@ -202,6 +202,30 @@ describe('database tunnel with a TLS-only server', () => {
     expect((await bystander.query('select 8 as n')).rows).toEqual([{ n: 8 }]);
   });
 
+  it('closes a client that starts TLS or garbage on the plaintext side, and no other', async () => {
+    const bystander = await connected();
+    const samples = ['client_tls', 'client_protocol', 'client_gone'].map(
+      (reason) => `guard_db_tunnel_failures_total{reason="${reason}"}`,
+    );
+    const before = await Promise.all(samples.map((sample) => readSample(guard, sample)));
+
+    const hello = rawTunnelSocket(guard.tunnelPort);
+    hello.socket.write(Buffer.from([0x16, 0x03, 0x01, 0x00, 0xc8, 0x01]));
+    const garbage = rawTunnelSocket(guard.tunnelPort);
+    garbage.socket.write(Buffer.from([0x7f, 0xff, 0xff, 0xff, 0, 3, 0, 0]));
+    const leaver = rawTunnelSocket(guard.tunnelPort);
+    await pollFor(() => leaver.socket.readyState === 'open');
+    leaver.socket.destroy();
+    await pollFor(() => hello.closed() && garbage.closed());
+    expect(hello.received().length + garbage.received().length).toBe(0);
+
+    for (const [index, sample] of samples.entries()) {
+      const expected = (before[index] ?? 0) + 1;
+      expect(await waitForSample(guard, sample, expected)).toBe(expected);
+    }
+    expect((await bystander.query('select 9 as n')).rows).toEqual([{ n: 9 }]);
+  });
+
   it('counts bytes both ways and logs no credentials', async () => {
     const client = await connected();
     await client.query('select 1');
