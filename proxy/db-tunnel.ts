@@ -176,14 +176,14 @@ function relay(
   client.on('data', (chunk: Buffer) => {
     watch.push(chunk);
     counted.toServer += chunk.length;
-    metrics.bytesToServer.inc(chunk.length);
+    metrics.addBytesToServer(chunk.length);
   });
   // Until the server's first authentication request has passed, its bytes go
   // through the SASL offer filter; after that, straight through.
   const offer = prelude.kind === 'startup' ? new SaslOfferFilter() : undefined;
   server.on('data', function forward(chunk: Buffer) {
     counted.toClient += chunk.length;
-    metrics.bytesToClient.inc(chunk.length);
+    metrics.addBytesToClient(chunk.length);
     if (!offer || offer.done) return;
     const out = offer.push(chunk);
     if (out.length > 0) client.write(out);
@@ -198,7 +198,7 @@ function relay(
 
   watch.push(prelude.held);
   counted.toServer += prelude.held.length;
-  metrics.bytesToServer.inc(prelude.held.length);
+  metrics.addBytesToServer(prelude.held.length);
   server.write(prelude.held);
   client.pipe(server, { end: false });
   if (!offer) server.pipe(client, { end: false });

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, formatProblems, parseConfigText } from '../../config/load.ts';
 
@@ -63,5 +64,26 @@ describe('dbTunnel configuration', () => {
     expect(problems('  target: db\n  tls: { ca: /ca.pem }\n  verify: false\n')).toMatch(
       /dbTunnel\.verify.*unknown key/,
     );
+  });
+});
+
+describe('the commented example in config.example.yaml', () => {
+  it('validates once uncommented', () => {
+    const example = readFileSync(new URL('../../config.example.yaml', import.meta.url), 'utf8');
+    const lines = example.split('\n');
+    const start = lines.indexOf('# dbTunnel:');
+    expect(start).toBeGreaterThan(0);
+    const block: string[] = [];
+    for (const line of lines.slice(start)) {
+      if (!line.startsWith('#')) break;
+      block.push(line.replace(/^# ?/, ''));
+    }
+    const config = parseConfigText(`${example}\n${block.join('\n')}\n`, 'example.yaml', {});
+    expect(config.dbTunnel).toMatchObject({
+      listen: '127.0.0.1:6432',
+      target: 'db.example.com:5432',
+      serverName: 'db.example.com',
+      negotiation: 'postgres',
+    });
   });
 });

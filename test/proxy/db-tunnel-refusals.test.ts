@@ -3,6 +3,7 @@ import { request } from 'undici';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { type OcommsDouble, startOcommsDouble } from '../double/ocomms-double.ts';
 import {
+  pollFor,
   psqlThrough,
   rawTunnelSocket,
   readSample,
@@ -190,6 +191,25 @@ describe('database tunnel refusals', () => {
     });
     expect(await refusal(guard)).toMatch(/GUARD_ERR_DB_TUNNEL_NO_TLS/);
     await expectCounted(guard, 'alpn');
+  });
+
+  it('cuts tunnelled connections and stops listening when the guard stops', async () => {
+    const server = await fake({ kind: 'direct', selectAlpn: true }, localhostLeaf);
+    const guard = await startTunnelGuard(app.url, {
+      target: `127.0.0.1:${server.port}`,
+      serverName: 'localhost',
+      negotiation: 'direct',
+      tls: { ca: ca.certPath },
+    });
+    const client = rawTunnelSocket(guard.tunnelPort);
+    client.socket.write(startupMessage('guard', 'guard'));
+    await client.waitFor(authenticationOk.length);
+    await guard.close();
+    await pollFor(() => client.closed());
+    const late = rawTunnelSocket(guard.tunnelPort);
+    await pollFor(() => late.closed());
+    expect(late.received().length).toBe(0);
+    expect(guard.logText()).toContain('guard stopped');
   });
 
   it('closes connections beyond maxConnections and counts them', async () => {
