@@ -21,6 +21,11 @@ export type ServerAttempt = {
   abort(): void;
 };
 
+// Queries are small and latency-bound (Nagle would hold them back), and a
+// server that vanishes without a FIN is found by keep-alive probes rather
+// than holding the app's connection open for ever.
+export const socketOptions = { noDelay: true, keepAlive: true, keepAliveInitialDelay: 30_000 };
+
 /** PostgreSQL 17 accepts TLS without SSLRequest when the client offers this ALPN. */
 export const postgresAlpn = 'postgresql';
 
@@ -49,7 +54,7 @@ export function openServerTls(target: ServerTarget): ServerAttempt {
     const startTls = (socket: Socket | undefined) => {
       const direct = target.negotiation === 'direct';
       secure = connectTls({
-        ...(socket ? { socket } : { host: target.host, port: target.port }),
+        ...(socket ? { socket } : { host: target.host, port: target.port, ...socketOptions }),
         ca: target.ca,
         cert: target.cert,
         key: target.key,
@@ -85,7 +90,7 @@ export function openServerTls(target: ServerTarget): ServerAttempt {
       startTls(undefined);
       return;
     }
-    raw = connectTcp({ host: target.host, port: target.port, noDelay: true });
+    raw = connectTcp({ host: target.host, port: target.port, ...socketOptions });
     raw.once('connect', () => raw?.write(sslRequest()));
     raw.on('error', (error: NodeJS.ErrnoException) => {
       const detail = `cannot connect to the server (${error.code ?? 'error'})`;

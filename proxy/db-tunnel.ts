@@ -1,13 +1,14 @@
 import { readFileSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
+import type { SecurityEvents } from '../audit/security-events.ts';
 import { GuardError } from '../common/errors.ts';
 import type { Logger } from '../common/log.ts';
 import { type DbTunnelConfig, parseDbTarget } from '../config/db-tunnel-schema.ts';
 import { readClientPrelude } from './db-tunnel-client.ts';
 import { clientMessages, isTunnelFailure, TunnelFailure } from './db-tunnel-failure.ts';
 import type { DbTunnelMetrics } from './db-tunnel-metrics.ts';
-import { openServerTls, type ServerTarget } from './db-tunnel-server.ts';
+import { openServerTls, type ServerTarget, socketOptions } from './db-tunnel-server.ts';
 import { listenOn } from './listen.ts';
 import { SaslOfferFilter } from './pg-sasl-offer.ts';
 import { errorResponse, FrontendWatch } from './pg-wire.ts';
@@ -28,12 +29,13 @@ export async function startDbTunnel(
   config: DbTunnelConfig,
   metrics: DbTunnelMetrics,
   logger: Logger,
+  events: SecurityEvents,
 ): Promise<DbTunnel> {
   const target = serverTarget(config);
   const pairs = new Set<Pair>();
   let nextId = 0;
 
-  const server = createServer({ noDelay: true }, (client) => {
+  const server = createServer(socketOptions, (client) => {
     nextId += 1;
     const pair: Pair = { client, server: undefined };
     pairs.add(pair);
@@ -44,7 +46,11 @@ export async function startDbTunnel(
       metrics.open.dec();
     });
     const log = logger.child({ conn: nextId, clientPort: client.remotePort });
-    handleConnection(pair, target, metrics, log);
+    handleConnection(pair, target, metrics, log, events).catch((error: unknown) => {
+      client.destroy();
+      pair.server?.destroy();
+      log.error({ detail: (error as Error).message }, 'db tunnel connection error');
+    });
   });
   server.maxConnections = config.maxConnections;
   server.on('drop', () => {
@@ -88,6 +94,7 @@ async function handleConnection(
   target: ServerTarget,
   metrics: DbTunnelMetrics,
   log: Logger,
+  events: SecurityEvents,
 ): Promise<void> {
   const { client } = pair;
   const started = Date.now();
@@ -114,6 +121,7 @@ async function handleConnection(
   }
   if (secure.status === 'rejected') {
     const failure = asFailure(secure.reason);
+    reportServerRejected(events, failure, target);
     // The client waits for the server's first answer, so it can be told why
     // in the protocol's own terms: drivers show it to the app.
     if (prelude.value.kind === 'startup') {
@@ -129,12 +137,34 @@ async function handleConnection(
   }
 
   pair.server = secure.value;
-  secure.value.setKeepAlive(true, 30_000);
   log.debug(
     { protocol: secure.value.getProtocol(), setupMs: Date.now() - started },
     'db tunnel connection established',
   );
   relay(client, secure.value, prelude.value, metrics, log, fail, started);
+}
+
+// A server that fails verification or will not do TLS may be an attacker in
+// the path, not only a misconfiguration: the audit trail hears of it.
+const rejectedReasons = new Set(['tls_verify', 'server_no_tls', 'server_protocol', 'alpn']);
+
+function reportServerRejected(
+  events: SecurityEvents,
+  failure: TunnelFailure,
+  target: ServerTarget,
+): void {
+  if (!rejectedReasons.has(failure.reason)) return;
+  events.emit({
+    type: 'db_tunnel.server_rejected',
+    outcome: 'denied',
+    details: {
+      reason: failure.reason,
+      code: failure.code,
+      cause: failure.causeCode ?? null,
+      server: `${target.host}:${target.port}`,
+      serverName: target.serverName,
+    },
+  });
 }
 
 function asFailure(reason: unknown): TunnelFailure {

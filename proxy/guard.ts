@@ -108,7 +108,8 @@ export async function startGuard(config: Config, logger: Logger): Promise<Guard>
   let dbTunnel: DbTunnel | undefined;
   if (config.dbTunnel) {
     const tunnelLogger = logger.child({ component: 'db-tunnel' });
-    dbTunnel = await startDbTunnel(config.dbTunnel, metrics.dbTunnel, tunnelLogger);
+    const { events } = runtime;
+    dbTunnel = await startDbTunnel(config.dbTunnel, metrics.dbTunnel, tunnelLogger, events);
     ports.dbTunnel = dbTunnel.port;
   }
   logger.info({ ports, upstream: runtime.upstream.origin.origin }, 'guard started');

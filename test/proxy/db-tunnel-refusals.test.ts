@@ -1,4 +1,3 @@
-import { createServer } from 'node:net';
 import { request } from 'undici';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { type OcommsDouble, startOcommsDouble } from '../double/ocomms-double.ts';
@@ -98,6 +97,12 @@ describe('database tunnel refusals', () => {
     });
     expect(await refusal(guard)).toMatch(/GUARD_ERR_DB_TUNNEL_VERIFY/);
     await expectCounted(guard, 'tls_verify');
+    const event = guard.logs.find((entry) => entry.msg === 'security event')?.event;
+    expect(event).toMatchObject({
+      type: 'db_tunnel.server_rejected',
+      outcome: 'denied',
+      details: { reason: 'tls_verify', serverName: 'localhost' },
+    });
     const psql = await psqlThrough(tlsServer, guard.tunnelPort, ['-c', 'select 1']);
     expect(psql.code).not.toBe(0);
     expect(psql.stderr).toMatch(/GUARD_ERR_DB_TUNNEL_VERIFY/);
@@ -127,6 +132,30 @@ describe('database tunnel refusals', () => {
     expect(server.secureBytes().length).toBe(0);
   });
 
+  it('presents the configured client certificate to a server that requires one', async () => {
+    const clientCa = createTestCa('client-ca');
+    const server = await startTestPostgres({ tls: localhostLeaf, clientCaPath: clientCa.certPath });
+    cleanups.push(() => server.close());
+    const target = { target: `127.0.0.1:${server.port}`, serverName: 'localhost' };
+    const without = await tunnelTo(target);
+    expect(await refusal(without, server)).toMatch(/certificate/i);
+
+    // verify-full: the certificate must come from the server's client CA and
+    // name the user it logs in as.
+    const leaf = clientCa.issue(server.user, [server.user]);
+    const withCert = await tunnelTo({
+      ...target,
+      tls: { ca: ca.certPath, cert: leaf.certPath, key: leaf.keyPath },
+    });
+    const client = tunnelClient(server, withCert.tunnelPort);
+    await client.connect();
+    const result = await client.query(
+      'select ssl, client_dn from pg_stat_ssl where pid = pg_backend_pid()',
+    );
+    expect(result.rows).toEqual([{ ssl: true, client_dn: `/CN=${server.user}` }]);
+    await client.end();
+  });
+
   it('refuses a server without TLS, which answers N', async () => {
     const guard = await tunnelTo({ target: `127.0.0.1:${plainServer.port}` });
     expect(await refusal(guard, plainServer)).toMatch(/GUARD_ERR_DB_TUNNEL_NO_TLS/);
@@ -144,12 +173,9 @@ describe('database tunnel refusals', () => {
   });
 
   it('answers at once when the server refuses the connection', async () => {
-    const closed = createServer();
-    await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
-    const address = closed.address();
-    const port = typeof address === 'object' && address ? address.port : 0;
-    await new Promise((resolve) => closed.close(resolve));
-    const guard = await tunnelTo({ target: `127.0.0.1:${port}` });
+    // Port 1 (tcpmux) is served by nothing here, and unlike a port closed by
+    // the test, no other test can have taken it meanwhile.
+    const guard = await tunnelTo({ target: '127.0.0.1:1' });
     const started = Date.now();
     expect(await refusal(guard)).toMatch(/GUARD_ERR_DB_TUNNEL_CONNECT/);
     expect(Date.now() - started).toBeLessThan(5000);

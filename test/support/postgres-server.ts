@@ -17,6 +17,8 @@ import { startOnSomePort } from './free-port-retry.ts';
 export type TestPostgresOptions = {
   /** The server's certificate and key; false for a server without TLS. */
   tls: { certPath: string; keyPath: string } | false;
+  /** With TLS: also require a client certificate from this CA, naming the user. */
+  clientCaPath?: string;
 };
 
 export type TestPostgres = {
@@ -118,14 +120,19 @@ function configure(
       if (owner) chownSync(target, owner.uid, owner.gid);
     }
     lines.push('ssl = on', "ssl_cert_file = 'server.crt'", "ssl_key_file = 'server.key'");
+    if (options.clientCaPath) {
+      copyFileSync(options.clientCaPath, join(data, 'client-ca.crt'));
+      lines.push("ssl_ca_file = 'client-ca.crt'");
+    }
   } else {
     lines.push('ssl = off');
   }
   appendFileSync(join(data, 'postgresql.conf'), `${lines.join('\n')}\n`);
   const hostLine = options.tls ? 'hostssl' : 'hostnossl';
+  const clientCert = options.tls && options.clientCaPath ? ' clientcert=verify-full' : '';
   writeFileSync(
     join(data, 'pg_hba.conf'),
-    `local all all trust\n${hostLine} all all 127.0.0.1/32 scram-sha-256\n`,
+    `local all all trust\n${hostLine} all all 127.0.0.1/32 scram-sha-256${clientCert}\n`,
   );
 }
 
