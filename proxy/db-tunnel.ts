@@ -4,7 +4,8 @@ import type { TLSSocket } from 'node:tls';
 import type { SecurityEvents } from '../audit/security-events.ts';
 import { GuardError } from '../common/errors.ts';
 import type { Logger } from '../common/log.ts';
-import { type DbTunnelConfig, parseDbTarget } from '../config/db-tunnel-schema.ts';
+import { type DbTunnelConfig, isLoopbackHost, parseDbTarget } from '../config/db-tunnel-schema.ts';
+import { parseListenAddress } from '../config/units.ts';
 import { readClientPrelude } from './db-tunnel-client.ts';
 import { clientMessages, isTunnelFailure, TunnelFailure } from './db-tunnel-failure.ts';
 import type { DbTunnelMetrics } from './db-tunnel-metrics.ts';
@@ -59,6 +60,9 @@ export async function startDbTunnel(
   });
 
   const port = await listenOn(server, config.listen, 'dbTunnel.listen');
+  if (config.allowNonLoopback && !isLoopbackHost(parseListenAddress(config.listen)?.host)) {
+    logger.warn({ listen: config.listen }, 'db tunnel is reachable beyond loopback');
+  }
   logger.info(
     { port, target: `${target.host}:${target.port}`, serverName: target.serverName },
     'db tunnel listening',
