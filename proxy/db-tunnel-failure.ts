@@ -57,9 +57,8 @@ export function isTunnelFailure(value: unknown): value is TunnelFailure {
 // Node reports certificate problems with OpenSSL's verification codes
 // (CERT_HAS_EXPIRED, SELF_SIGNED_CERT_IN_CHAIN, ...) and a wrong name with
 // ERR_TLS_CERT_ALTNAME_INVALID.
+const verificationCode = /CERT|SELF_SIGNED|UNABLE_TO_(GET|VERIFY|DECRYPT|DECODE)|ISSUER|INVALID_CA/;
+
 export function isVerificationError(code: string | undefined): boolean {
-  if (!code) return false;
-  return /CERT|SELF_SIGNED|UNABLE_TO_(GET|VERIFY|DECRYPT|DECODE)|ISSUER|PATH_LENGTH|INVALID_CA/.test(
-    code,
-  );
+  return code !== undefined && (verificationCode.test(code) || code === 'PATH_LENGTH_EXCEEDED');
 }
