@@ -23,6 +23,11 @@ export const errorCodes = {
   GUARD_ERR_DB_TUNNEL_CLIENT: 'the database client spoke what the tunnel refuses, or went away',
   GUARD_ERR_DB_TUNNEL_DROPPED: 'an established database connection was broken off',
   GUARD_ERR_DB_TUNNEL_LIMIT: 'the tunnel holds dbTunnel.maxConnections connections already',
+  GUARD_ERR_BODY_INVALID: 'the request body cannot be read as this route expects',
+  GUARD_ERR_UNSUPPORTED_MEDIA_TYPE: 'the request body has a type or encoding not accepted here',
+  GUARD_ERR_RATE_LIMITED: 'too many requests; try again later',
+  GUARD_ERR_STORE_UNAVAILABLE: 'a required store is unavailable; try again shortly',
+  GUARD_ERR_POLICY_FAILED: 'a security check could not be completed; try again shortly',
 } as const;
 
 export type ErrorCode = keyof typeof errorCodes;

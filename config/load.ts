@@ -5,6 +5,7 @@ import type { z } from 'zod';
 import { GuardError } from '../common/errors.ts';
 import { hintForKey, keysAt } from './hints.ts';
 import { ocommsRoutes } from './presets/ocomms.ts';
+import { ocommsRateLimits } from './presets/ocomms-rate-limits.ts';
 import { type Config, configSchema } from './schema.ts';
 import { resolveSecrets, type SecretProblem } from './secrets.ts';
 
@@ -76,15 +77,24 @@ export function parseConfigText(text: string, file: string, env = process.env): 
   return deepFreeze(result.data as Config);
 }
 
-// Preset routes come first; a listed route with the same name replaces one.
+// Preset routes and rate limits come first; a listed entry with the same
+// name replaces one.
 function withPreset(raw: unknown): unknown {
   if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) return raw;
   const record = raw as Record<string, unknown>;
   if ((record.preset ?? 'ocomms') !== 'ocomms') return raw;
-  const listed = Array.isArray(record.routes) ? (record.routes as { name?: unknown }[]) : [];
-  const names = new Set(listed.map((route) => route.name));
-  const preset = ocommsRoutes.filter((route) => !names.has(route.name));
-  return { ...record, routes: [...listed, ...preset] };
+  return {
+    ...record,
+    routes: mergeByName(record.routes, ocommsRoutes),
+    rateLimits: mergeByName(record.rateLimits, ocommsRateLimits),
+  };
+}
+
+function mergeByName(listed: unknown, preset: readonly { name: string }[]): unknown {
+  if (listed !== undefined && !Array.isArray(listed)) return listed;
+  const entries = (listed ?? []) as { name?: unknown }[];
+  const names = new Set(entries.map((entry) => entry.name));
+  return [...entries, ...preset.filter((entry) => !names.has(entry.name))];
 }
 
 function describe(

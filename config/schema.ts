@@ -1,6 +1,12 @@
 import { BlockList, isIP } from 'node:net';
 import { z } from 'zod';
 import { dbTunnelSchema } from './db-tunnel-schema.ts';
+import {
+  bodyInspectionSchema,
+  bodyRuleSchema,
+  rateLimitRuleSchema,
+  storeSchema,
+} from './policy-schema.ts';
 import { byteSize, listenAddress, milliseconds } from './units.ts';
 
 const headerMode = z.enum(['set', 'keep', 'default']);
@@ -73,6 +79,8 @@ export const routeSchema = z.strictObject({
   methods: z.array(method).optional(),
   maxBodyBytes: byteSize.optional(),
   sensitive: z.boolean().default(false),
+  /** Present: the body is read whole and inspected before anything is forwarded. */
+  body: bodyRuleSchema.optional(),
 });
 
 const tlsSchema = z.strictObject({
@@ -119,6 +127,16 @@ export const configSchema = z
       .prefault({}),
     routes: z.array(routeSchema).default([]),
     headers: headersSchema.prefault({}),
+    store: storeSchema,
+    rateLimits: z.array(rateLimitRuleSchema).default([]),
+    rateLimitSettings: z
+      .strictObject({
+        ipv6PrefixLength: z.number().int().min(32).max(128).default(64),
+        // The app's calls to its own public URL come from here; never limited.
+        exemptSources: z.array(cidr).default([]),
+      })
+      .prefault({}),
+    bodyInspection: bodyInspectionSchema,
     log: z
       .strictObject({
         level: z
@@ -144,3 +162,4 @@ export type RouteConfig = z.output<typeof routeSchema>;
 export type HeadersConfig = Config['headers'];
 export type HeaderSetting = z.output<typeof headerSetting>;
 export type CspSetting = z.output<typeof cspSetting>;
+export type RateLimitSettings = Config['rateLimitSettings'];

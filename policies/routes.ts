@@ -1,3 +1,4 @@
+import type { BodyRuleConfig } from '../config/policy-schema.ts';
 import type { RouteConfig } from '../config/schema.ts';
 import { normaliseTarget } from './normalise-path.ts';
 
@@ -5,6 +6,8 @@ export type Route = {
   readonly name: string;
   readonly maxBodyBytes: number;
   readonly sensitive: boolean;
+  /** Present: the body is read whole and inspected before anything is forwarded. */
+  readonly body?: BodyRuleConfig | undefined;
 };
 
 type CompiledRoute = Route & {
@@ -45,6 +48,7 @@ function compile(route: RouteConfig, defaultMaxBodyBytes: number): CompiledRoute
     methods: route.methods ? new Set(route.methods) : undefined,
     maxBodyBytes: route.maxBodyBytes ?? defaultMaxBodyBytes,
     sensitive: route.sensitive,
+    body: route.body,
   };
 }
 

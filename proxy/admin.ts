@@ -3,7 +3,8 @@ import { connect } from 'node:net';
 import type { GuardRuntime } from './context.ts';
 
 // Operators' endpoints, on loopback by default: liveness, readiness (the
-// upstream accepts connections) and Prometheus metrics.
+// upstream accepts connections; the shared store's state is shown) and
+// Prometheus metrics.
 export function createAdminServer(runtime: GuardRuntime): Server {
   return createServer((req, res) => {
     handleAdmin(runtime, req, res).catch(() => {
@@ -22,8 +23,13 @@ async function handleAdmin(runtime: GuardRuntime, req: IncomingMessage, res: Ser
   if (path === '/readyz') {
     if (runtime.closing) return json(res, 503, { status: 'stopping' });
     const reachable = await upstreamReachable(runtime.upstream.origin, 1000);
+    // The store is reported, not required: every instance shares one Redis,
+    // so failing readiness on it would take them all out of the balancer at
+    // once, while each rate-limit rule already declares what it does without
+    // Redis (onStoreError).
     return json(res, reachable ? 200 : 503, {
       status: reachable ? 'ready' : 'upstream unreachable',
+      store: runtime.store.state(),
     });
   }
   if (path === '/metrics') {

@@ -2,8 +2,10 @@ import type { BlockList } from 'node:net';
 import type { SecurityEvents } from '../audit/security-events.ts';
 import type { Logger } from '../common/log.ts';
 import type { Config } from '../config/schema.ts';
+import type { RequestPolicy } from '../policies/decision.ts';
 import type { RouteTable } from '../policies/routes.ts';
 import type { SecurityHeaders } from '../policies/security-headers.ts';
+import type { GuardStore } from '../policies/store.ts';
 import type { Upstream } from './forward.ts';
 import type { Metrics } from './metrics.ts';
 
@@ -15,6 +17,8 @@ export type GuardPolicies = {
   readonly headers: SecurityHeaders;
   readonly trusted: BlockList | undefined;
   readonly hosts: ReadonlySet<string>;
+  /** Asked in order before a request is forwarded; the first refusal answers. */
+  readonly beforeForward: readonly RequestPolicy[];
 };
 
 export type GuardRuntime = {
@@ -23,6 +27,8 @@ export type GuardRuntime = {
   readonly metrics: Metrics;
   readonly logger: Logger;
   readonly events: SecurityEvents;
+  /** State shared with other instances (Redis), or in memory. */
+  readonly store: GuardStore;
   /** The port browsers reach the HTTPS listener on, for redirects. */
   httpsPublicPort: number;
   closing: boolean;

@@ -17,7 +17,7 @@ export type Upstream = {
     req: IncomingMessage,
     res: ServerResponse,
     headers: UpstreamHeaders,
-    body: Readable | null,
+    body: Readable | Buffer | null,
     hooks: ForwardResult,
   ): void;
   close(): Promise<void>;

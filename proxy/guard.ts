@@ -6,6 +6,7 @@ import { createLogEvents } from '../audit/security-events.ts';
 import type { Logger } from '../common/log.ts';
 import type { Config } from '../config/schema.ts';
 import { parseListenAddress } from '../config/units.ts';
+import { createStore } from '../policies/store.ts';
 import { createAdminServer } from './admin.ts';
 import { createClientErrorHandler } from './client-errors.ts';
 import type { GuardRuntime } from './context.ts';
@@ -35,8 +36,11 @@ export async function startGuard(config: Config, logger: Logger): Promise<Guard>
   if (!fallback) throw new Error('no certificate installed');
 
   const ca = config.upstream.ca ? readFileSync(config.upstream.ca) : undefined;
+  const policyStore = createStore(config.store, logger, metrics.registry);
+  const services = { store: policyStore, registry: metrics.registry, logger };
   const runtime: GuardRuntime = {
-    policies: buildPolicies(config),
+    policies: buildPolicies(config, services),
+    store: policyStore,
     upstream: createUpstream(config.upstream, ca),
     metrics,
     logger: logger.child({ component: 'proxy' }),
@@ -165,5 +169,6 @@ async function shutdown(
     for (const connection of upgrades.connections) connection.destroy();
   }
   await runtime.upstream.close();
+  await runtime.store.close();
   runtime.logger.info({ outcome: outcome === 'deadline' ? 'forced' : 'drained' }, 'guard stopped');
 }

@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
+import type { Readable } from 'node:stream';
 import type { Route } from '../policies/routes.ts';
 import {
   applySecurityHeaders,
@@ -7,7 +8,8 @@ import {
   cspValue,
   type HeaderPlan,
 } from '../policies/security-headers.ts';
-import { receive, refusalFor } from './arrival.ts';
+import { type Arrival, receive, refusalFor } from './arrival.ts';
+import { checkBeforeForward, needsCheck } from './before-forward.ts';
 import { limitBody } from './body-limit.ts';
 import { type GuardRuntime, hostnameOf } from './context.ts';
 import { type Reply, sendReply } from './reply.ts';
@@ -31,7 +33,6 @@ export function createHttpHandler(runtime: GuardRuntime, listener: 'https' | 'ht
   return function handle(req: IncomingMessage, res: ServerResponse): void {
     const arrival = receive(runtime, req, overTls);
     const { requestId, plan, policies, client } = arrival;
-    const { config } = policies;
     const exchange: Exchange = {
       requestId,
       startedAt: performance.now(),
@@ -64,39 +65,73 @@ export function createHttpHandler(runtime: GuardRuntime, listener: 'https' | 'ht
 
     if (!overTls) return redirectToHttps(req, res, runtime, plan, requestId);
 
-    const nonce = plan.csp?.nonce ? createNonce() : undefined;
-    const headers = buildUpstreamHeaders(req, {
-      client,
-      requestId,
-      proto: 'https',
-      cspRequestHeader: plan.csp && nonce ? cspValue(plan.csp, nonce) : undefined,
-    });
-    const hasBody = length > 0 || req.headers['transfer-encoding'] !== undefined;
-    const body = hasBody
-      ? limitBody(req, route.maxBodyBytes, config.limits.bodyIdleTimeoutMs)
-      : null;
-    if (!hasBody) req.resume();
-
-    runtime.upstream.forward(req, res, headers, body, {
-      onHeaders(_status, responseHeaders) {
-        exchange.upstreamMs = performance.now() - exchange.startedAt;
-        if (runtime.closing) res.shouldKeepAlive = false;
-        applySecurityHeaders(responseHeaders, plan, nonce);
-        responseHeaders['x-request-id'] = requestId;
-      },
-      onDone(error) {
-        if (!error) return;
-        const failure = classifyForwardError(error);
-        if (res.destroyed) return;
-        runtime.metrics.upstreamErrors.inc({ reason: failure.reason });
-        if (res.headersSent) {
-          res.destroy();
-          return;
-        }
-        sendReply(res, failure.reply, plan, requestId, hasBody);
-      },
-    });
+    if (needsCheck(policies, req, arrival.path, route)) {
+      checkBeforeForward(runtime, req, arrival, route).then(
+        (checked) => {
+          if ('gone' in checked) return void res.destroy();
+          if (checked.reply)
+            return sendReply(res, checked.reply, plan, requestId, !checked.settled);
+          forwardRequest(runtime, req, res, arrival, exchange, checked.body?.raw);
+        },
+        () => res.destroy(),
+      );
+      return;
+    }
+    forwardRequest(runtime, req, res, arrival, exchange, undefined);
   };
+}
+
+// Streams the request to the app, or sends the body the guard already read
+// and inspected: then exactly those bytes, with their own length.
+function forwardRequest(
+  runtime: GuardRuntime,
+  req: IncomingMessage,
+  res: ServerResponse,
+  arrival: Arrival,
+  exchange: Exchange,
+  inspected: Buffer | undefined,
+): void {
+  const { requestId, plan, policies, client } = arrival;
+  const { config } = policies;
+  const route = exchange.route;
+  const nonce = plan.csp?.nonce ? createNonce() : undefined;
+  const headers = buildUpstreamHeaders(req, {
+    client,
+    requestId,
+    proto: 'https',
+    cspRequestHeader: plan.csp && nonce ? cspValue(plan.csp, nonce) : undefined,
+  });
+  const length = Number(req.headers['content-length'] ?? 0);
+  let body: Readable | Buffer | null = null;
+  if (inspected) {
+    headers['content-length'] = String(inspected.length);
+    body = inspected;
+  } else if (length > 0 || req.headers['transfer-encoding'] !== undefined) {
+    body = limitBody(req, route.maxBodyBytes, config.limits.bodyIdleTimeoutMs);
+  } else {
+    req.resume();
+  }
+  const hasBody = body !== null;
+
+  runtime.upstream.forward(req, res, headers, body, {
+    onHeaders(_status, responseHeaders) {
+      exchange.upstreamMs = performance.now() - exchange.startedAt;
+      if (runtime.closing) res.shouldKeepAlive = false;
+      applySecurityHeaders(responseHeaders, plan, nonce);
+      responseHeaders['x-request-id'] = requestId;
+    },
+    onDone(error) {
+      if (!error) return;
+      const failure = classifyForwardError(error);
+      if (res.destroyed) return;
+      runtime.metrics.upstreamErrors.inc({ reason: failure.reason });
+      if (res.headersSent) {
+        res.destroy();
+        return;
+      }
+      sendReply(res, failure.reply, plan, requestId, hasBody);
+    },
+  });
 }
 
 function redirectToHttps(

@@ -3,7 +3,8 @@ import { request as httpsRequest } from 'node:https';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { applySecurityHeaders, type HeaderMap } from '../policies/security-headers.ts';
-import { receive, refusalFor } from './arrival.ts';
+import { type Arrival, receive, refusalFor } from './arrival.ts';
+import { checkBeforeForward, needsCheck } from './before-forward.ts';
 import type { GuardRuntime } from './context.ts';
 import { hopByHop } from './hop-by-hop.ts';
 import { type Reply, writeRawReply } from './reply.ts';
@@ -23,7 +24,7 @@ export type UpgradeTracker = { readonly connections: Set<RelayedConnection> };
 export function createUpgradeHandler(runtime: GuardRuntime, tracker: UpgradeTracker) {
   return function handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     const arrival = receive(runtime, req, true);
-    const { requestId, plan, policies, client } = arrival;
+    const { requestId, plan, policies } = arrival;
     socket.on('error', () => socket.destroy());
 
     if (runtime.closing) {
@@ -33,47 +34,70 @@ export function createUpgradeHandler(runtime: GuardRuntime, tracker: UpgradeTrac
     const refusal = refusalFor(req, arrival);
     if (refusal) return writeRawReply(socket, refusal, plan, requestId);
 
-    const headers = buildUpstreamHeaders(
-      req,
-      { client, requestId, proto: 'https' },
-      keepForUpgrade,
-    );
-    const origin = runtime.upstream.origin;
-    const send = origin.protocol === 'https:' ? httpsRequest : httpRequest;
-    const upstreamReq = send({
-      host: origin.hostname,
-      port: origin.port || (origin.protocol === 'https:' ? 443 : 80),
-      method: req.method,
-      path: req.url,
-      headers,
-      setHost: false,
-      agent: false,
-      timeout: policies.config.upstream.connectTimeoutMs,
-    });
-
-    upstreamReq.on('timeout', () => upstreamReq.destroy(new Error('connect timeout')));
-    upstreamReq.on('error', () => {
-      runtime.metrics.upstreamErrors.inc({ reason: 'upgrade' });
-      writeRawReply(
-        socket,
-        { status: 502, code: 'GUARD_ERR_UPSTREAM_UNREACHABLE' },
-        plan,
-        requestId,
+    const route = policies.routes.match(req.method ?? 'GET', arrival.path ?? '/');
+    // An upgrade carries no body the guard could inspect.
+    if (route.body) return writeRawReply(socket, badUpgrade, plan, requestId);
+    if (arrival.path !== undefined && needsCheck(policies, req, arrival.path, route)) {
+      checkBeforeForward(runtime, req, arrival, route, true).then(
+        (checked) => {
+          if (checked.reply) return writeRawReply(socket, checked.reply, plan, requestId);
+          if ('gone' in checked) return void socket.destroy();
+          connectUpstream(runtime, tracker, req, socket, head, arrival);
+        },
+        () => socket.destroy(),
       );
-    });
-    upstreamReq.on('response', (response) => relayRefusal(response, socket, requestId));
-    upstreamReq.on('upgrade', (response, upstreamSocket, upstreamHead) => {
-      upstreamReq.setTimeout(0);
-      const responseHeaders = { ...response.headers, 'x-request-id': requestId } as HeaderMap;
-      applySecurityHeaders(responseHeaders, plan);
-      socket.write(statusBlock(response, responseHeaders, true));
-      if (upstreamHead.length > 0) socket.write(upstreamHead);
-      if (head.length > 0) upstreamSocket.write(head);
-      const websocket = String(response.headers.upgrade).toLowerCase() === 'websocket';
-      join(runtime, tracker, socket, upstreamSocket, websocket);
-    });
-    upstreamReq.end();
+      return;
+    }
+    connectUpstream(runtime, tracker, req, socket, head, arrival);
   };
+}
+
+const badUpgrade: Reply = {
+  status: 400,
+  code: 'GUARD_ERR_BAD_REQUEST',
+  message: 'no upgrade here',
+};
+
+function connectUpstream(
+  runtime: GuardRuntime,
+  tracker: UpgradeTracker,
+  req: IncomingMessage,
+  socket: Duplex,
+  head: Buffer,
+  arrival: Arrival,
+): void {
+  const { requestId, plan, policies, client } = arrival;
+  const headers = buildUpstreamHeaders(req, { client, requestId, proto: 'https' }, keepForUpgrade);
+  const origin = runtime.upstream.origin;
+  const send = origin.protocol === 'https:' ? httpsRequest : httpRequest;
+  const upstreamReq = send({
+    host: origin.hostname,
+    port: origin.port || (origin.protocol === 'https:' ? 443 : 80),
+    method: req.method,
+    path: req.url,
+    headers,
+    setHost: false,
+    agent: false,
+    timeout: policies.config.upstream.connectTimeoutMs,
+  });
+
+  upstreamReq.on('timeout', () => upstreamReq.destroy(new Error('connect timeout')));
+  upstreamReq.on('error', () => {
+    runtime.metrics.upstreamErrors.inc({ reason: 'upgrade' });
+    writeRawReply(socket, { status: 502, code: 'GUARD_ERR_UPSTREAM_UNREACHABLE' }, plan, requestId);
+  });
+  upstreamReq.on('response', (response) => relayRefusal(response, socket, requestId));
+  upstreamReq.on('upgrade', (response, upstreamSocket, upstreamHead) => {
+    upstreamReq.setTimeout(0);
+    const responseHeaders = { ...response.headers, 'x-request-id': requestId } as HeaderMap;
+    applySecurityHeaders(responseHeaders, plan);
+    socket.write(statusBlock(response, responseHeaders, true));
+    if (upstreamHead.length > 0) socket.write(upstreamHead);
+    if (head.length > 0) upstreamSocket.write(head);
+    const websocket = String(response.headers.upgrade).toLowerCase() === 'websocket';
+    join(runtime, tracker, socket, upstreamSocket, websocket);
+  });
+  upstreamReq.end();
 }
 
 function join(

@@ -4,13 +4,44 @@ const mib = 1024 * 1024;
 
 type PresetRoute = Pick<RouteConfig, 'name' | 'path'> & Partial<RouteConfig>;
 
+// Bodies of the auth routes are read whole and inspected before anything
+// reaches the app: the account a request names keys the rate limits, and the
+// password policy reads the new password. Fields the guard relies on must
+// have the type the app expects, so that an array or object cannot carry a
+// second value past the inspection.
+const both: RouteConfig['body'] & object = { contentTypes: ['json', 'urlencoded'], fields: {} };
+const signInBody = { ...both, fields: { email: 'string', password: 'string' } } as const;
+const signUpBody = {
+  ...both,
+  fields: { name: 'string', email: 'string', password: 'string' },
+} as const;
+const changeBody = {
+  ...both,
+  fields: { currentPassword: 'string', newPassword: 'string' },
+} as const;
+const requestResetBody = { ...both, fields: { email: 'string' } } as const;
+const resetBody = { ...both, fields: { newPassword: 'string', token: 'string' } } as const;
+const twoFactorBody = { ...both, fields: { code: 'string' } } as const;
+
 // OComms' routes as the browser sends them (better-auth under /api/auth,
 // uploads, Socket.IO). Auth routes are "sensitive": their bodies carry
 // passwords and their answers carry session tokens, so later policies inspect
 // them and nothing about them beyond method, path and status is ever logged.
 const routes: PresetRoute[] = [
-  { name: 'sign-in', path: '/api/auth/sign-in/email', methods: ['POST'], sensitive: true },
-  { name: 'sign-up', path: '/api/auth/sign-up/email', methods: ['POST'], sensitive: true },
+  {
+    name: 'sign-in',
+    path: '/api/auth/sign-in/email',
+    methods: ['POST'],
+    sensitive: true,
+    body: signInBody,
+  },
+  {
+    name: 'sign-up',
+    path: '/api/auth/sign-up/email',
+    methods: ['POST'],
+    sensitive: true,
+    body: signUpBody,
+  },
   { name: 'sign-out', path: '/api/auth/sign-out', methods: ['POST'], sensitive: true },
   {
     name: 'two-factor-verify',
@@ -18,20 +49,29 @@ const routes: PresetRoute[] = [
     prefix: true,
     methods: ['POST'],
     sensitive: true,
+    body: twoFactorBody,
   },
   {
     name: 'change-password',
     path: '/api/auth/change-password',
     methods: ['POST'],
     sensitive: true,
+    body: changeBody,
   },
   {
     name: 'request-password-reset',
     path: '/api/auth/request-password-reset',
     methods: ['POST'],
     sensitive: true,
+    body: requestResetBody,
   },
-  { name: 'reset-password', path: '/api/auth/reset-password', sensitive: true },
+  {
+    name: 'reset-password',
+    path: '/api/auth/reset-password',
+    methods: ['POST'],
+    sensitive: true,
+    body: resetBody,
+  },
   { name: 'organization', path: '/api/auth/organization/', prefix: true, sensitive: true },
   { name: 'auth', path: '/api/auth/', prefix: true, sensitive: true, maxBodyBytes: 64 * 1024 },
   { name: 'admin', path: '/api/admin/', prefix: true },

@@ -1,0 +1,69 @@
+import { z } from 'zod';
+import { byteSize, milliseconds } from './units.ts';
+
+// Keys of the shared store, the rate-limit rules and the body inspection of
+// auth routes. They live apart from schema.ts so each policy's keys read as
+// one block.
+
+export const storeSchema = z
+  .strictObject({
+    redis: z
+      .strictObject({
+        url: z.url({ protocol: /^rediss?$/ }),
+        keyPrefix: z.string().default('guard:'),
+        // Short on purpose: a request waits for Redis at most this long
+        // before the rule's onStoreError decides.
+        commandTimeoutMs: milliseconds.min(10).default(250),
+        connectTimeoutMs: milliseconds.min(10).default(2000),
+        ca: z.string().min(1).optional(),
+      })
+      .optional(),
+  })
+  .prefault({});
+
+const method = z
+  .string()
+  .regex(/^[A-Za-z]+$/)
+  .transform((text) => text.toUpperCase());
+
+export const rateLimitRuleSchema = z.strictObject({
+  name: z.string().regex(/^[a-z0-9][a-z0-9-]*$/, 'expected lower-case words joined by "-"'),
+  match: z.strictObject({
+    path: z.string().startsWith('/'),
+    prefix: z.boolean().default(false),
+    methods: z.array(method).min(1).optional(),
+    // Socket.IO: count only requests that open a session (no `sid` given).
+    handshakeOnly: z.boolean().default(false),
+  }),
+  key: z
+    .array(z.enum(['ip', 'account', 'session']))
+    .min(1)
+    .refine((parts) => new Set(parts).size === parts.length, { message: 'a key part is repeated' }),
+  limit: z.number().int().min(1),
+  windowSeconds: z.number().int().min(1),
+  blockSeconds: z.number().int().min(0).default(0),
+  onStoreError: z.enum(['memory', 'allow', 'deny']).default('memory'),
+  enabled: z.boolean().default(true),
+});
+
+export const bodyRuleSchema = z.strictObject({
+  contentTypes: z
+    .array(z.enum(['json', 'urlencoded']))
+    .min(1)
+    .default(['json', 'urlencoded']),
+  fields: z.record(z.string(), z.enum(['string', 'number', 'boolean'])).default({}),
+});
+
+export const bodyInspectionSchema = z
+  .strictObject({
+    maxBytes: byteSize.default(16 * 1024),
+    maxDecodedBytes: byteSize.default(64 * 1024),
+    maxRatio: z.number().min(1).default(20),
+    encodings: z.enum(['decode', 'refuse']).default('decode'),
+  })
+  .prefault({});
+
+export type StoreConfig = z.output<typeof storeSchema>;
+export type RateLimitRuleConfig = z.output<typeof rateLimitRuleSchema>;
+export type BodyRuleConfig = z.output<typeof bodyRuleSchema>;
+export type BodyInspectionConfig = z.output<typeof bodyInspectionSchema>;
