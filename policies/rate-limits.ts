@@ -174,15 +174,17 @@ function limitedDecision(rule: RateLimitRuleConfig, retryMs: number, request: Po
       ratelimit: `"${rule.name}";r=0;t=${seconds}`,
     },
   };
+  // The account is named by its hash, as in the store: an email typed into a
+  // sign-in form is not evidence enough to write it into the trail.
   const account = rule.key.includes('account') ? accountOf(request.body) : undefined;
+  const details = { rule: rule.name, key: rule.key.join('+'), retryAfterSeconds: seconds };
   const decision: Decision = {
     allow: false,
     reply,
     event: {
       type: 'rate.limited',
       outcome: 'denied',
-      ...(account ? { actor: { account } } : {}),
-      details: { rule: rule.name, key: rule.key.join('+'), retryAfterSeconds: seconds },
+      details: account ? { ...details, accountHash: hashKey(account) } : details,
     },
   };
   return decision;
