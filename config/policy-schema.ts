@@ -5,17 +5,34 @@ import { byteSize, milliseconds } from './units.ts';
 // auth routes. They live apart from schema.ts so each policy's keys read as
 // one block.
 
+const hostPort = z
+  .string()
+  .regex(/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, 'expected "host:port"');
+
 export const storeSchema = z
   .strictObject({
     redis: z
       .strictObject({
+        // One server; with sentinel or cluster, only its scheme (rediss://
+        // for TLS), credentials and database are used.
         url: z.url({ protocol: /^rediss?$/ }),
+        sentinel: z
+          .strictObject({
+            masterName: z.string().min(1),
+            nodes: z.array(hostPort).min(1),
+            password: z.string().min(1).optional(),
+          })
+          .optional(),
+        cluster: z.strictObject({ nodes: z.array(hostPort).min(1) }).optional(),
         keyPrefix: z.string().default('guard:'),
         // Short on purpose: a request waits for Redis at most this long
         // before the rule's onStoreError decides.
         commandTimeoutMs: milliseconds.min(10).default(250),
         connectTimeoutMs: milliseconds.min(10).default(2000),
         ca: z.string().min(1).optional(),
+      })
+      .refine((redis) => !(redis.sentinel && redis.cluster), {
+        message: 'name either sentinel or cluster, not both',
       })
       .optional(),
   })

@@ -1,8 +1,7 @@
-import { readFileSync } from 'node:fs';
-import { Redis } from 'ioredis';
 import { Gauge, type Registry } from 'prom-client';
 import type { Logger } from '../common/log.ts';
 import type { StoreConfig } from '../config/policy-schema.ts';
+import { createRedisClient, type RedisClient } from './redis-client.ts';
 
 export type StoreState = 'memory' | 'ready' | 'unavailable';
 
@@ -14,16 +13,13 @@ export type StoreState = 'memory' | 'ready' | 'unavailable';
  */
 export type GuardStore = {
   readonly kind: 'memory' | 'redis';
-  readonly redis: Redis | undefined;
+  readonly redis: RedisClient | undefined;
   /** Every command fails after this long, so no request waits on Redis longer. */
   readonly commandTimeoutMs: number;
   state(): StoreState;
   close(): Promise<void>;
 };
 
-// Commands never wait for a connection: with no offline queue a command sent
-// while Redis is away fails at once, and with no resend after a reconnect an
-// increment that may already have reached Redis is never applied twice.
 export function createStore(config: StoreConfig, logger: Logger, registry: Registry): GuardStore {
   const up = new Gauge({
     name: 'guard_store_up',
@@ -41,17 +37,7 @@ export function createStore(config: StoreConfig, logger: Logger, registry: Regis
     };
   }
 
-  const tls = settings.ca ? { ca: readFileSync(settings.ca) } : undefined;
-  const redis = new Redis(settings.url, {
-    keyPrefix: settings.keyPrefix,
-    commandTimeout: settings.commandTimeoutMs,
-    connectTimeout: settings.connectTimeoutMs,
-    enableOfflineQueue: false,
-    autoResendUnfulfilledCommands: false,
-    maxRetriesPerRequest: 0,
-    retryStrategy: (attempt) => Math.min(attempt * 200, 2000),
-    ...(tls ? { tls } : {}),
-  });
+  const redis = createRedisClient(settings);
   let available = false;
   let warned = false;
   up.set(0);
