@@ -34,7 +34,9 @@ function expandIpv6(address: string): number[] | undefined {
   const v4 = /(\d+)\.(\d+)\.(\d+)\.(\d+)$/.exec(text);
   if (v4) {
     const [a, b, c, d] = v4.slice(1).map(Number) as [number, number, number, number];
-    text = `${text.slice(0, v4.index)}${((a << 8) | b).toString(16)}:${((c << 8) | d).toString(16)}`;
+    const high = ((a << 8) | b).toString(16);
+    const low = ((c << 8) | d).toString(16);
+    text = `${text.slice(0, v4.index)}${high}:${low}`;
   }
   const [head = '', tail] = text.split('::');
   const left = head === '' ? [] : head.split(':');

@@ -11,15 +11,17 @@ const post = ['POST'];
 // 10 s) and keyed on what an attacker cannot choose: the client address as
 // the guard resolves it, and the account the body names. Password guessing is
 // slowed further by the lockout; these rules bound the rate and the mail an
-// attacker can make the app send. GET /api/auth/get-session is deliberately
-// absent: the app's middleware calls it for every protected page.
+// attacker can make the app send. Per-account rules have no block time: anyone
+// can spend an account's points, so they only ever hold it for the rest of
+// the window. GET /api/auth/get-session is deliberately absent: the app's
+// middleware calls it for every protected page.
 const rules: PresetRule[] = [
-  ip('sign-in', '/api/auth/sign-in/email', 10, 60, 300),
-  account('sign-in-account', '/api/auth/sign-in/email', 5, 60, 300),
+  ip('sign-in', '/api/auth/sign-in/email', 5, 60, 300),
+  account('sign-in-account', '/api/auth/sign-in/email', 10, 60, 0),
   ip('sign-up', '/api/auth/sign-up/email', 3, 600, 600),
-  account('sign-up-account', '/api/auth/sign-up/email', 2, 600, 600),
+  account('sign-up-account', '/api/auth/sign-up/email', 2, 600, 0),
   ip('request-password-reset', '/api/auth/request-password-reset', 3, 600, 600),
-  account('request-password-reset-account', '/api/auth/request-password-reset', 2, 900, 900),
+  account('request-password-reset-account', '/api/auth/request-password-reset', 3, 900, 0),
   ip('reset-password', '/api/auth/reset-password', 5, 600, 600),
   ip('change-password', '/api/auth/change-password', 5, 60, 300),
   {

@@ -70,7 +70,7 @@ describe('inspected bodies reach the app exactly as sent', () => {
     expect(lastSignInBody()?.toString('utf8')).toBe(form);
   });
 
-  it('forwards a chunked body with no Content-Length as the same bytes, now with a length', async () => {
+  it('forwards a chunked body as the same bytes, with a Content-Length', async () => {
     const chunk = credentials;
     const payload = [
       `POST ${signIn} HTTP/1.1`,
@@ -129,7 +129,7 @@ describe('bodies the guard cannot read with certainty are refused and never forw
     expect(untyped.forwarded).toBe(false);
   });
 
-  it('refuses invalid UTF-8, invalid JSON, non-objects and wrong field types with 400', async () => {
+  it('refuses bad UTF-8, bad JSON, non-objects and wrong field types with 400', async () => {
     const bodies: (string | Buffer)[] = [
       Buffer.concat([Buffer.from('{"email":"al'), Buffer.from([0xc3, 0x28]), Buffer.from('"}')]),
       '{"email": "alice@example.com", "password": ',

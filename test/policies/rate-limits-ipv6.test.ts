@@ -2,6 +2,7 @@ import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type OcommsDouble, startOcommsDouble } from '../double/ocomms-double.ts';
 import { startTestGuard, type TestGuard } from '../support/guard-harness.ts';
+import { presetLimit } from '../support/policy-requests.ts';
 
 let app: OcommsDouble;
 let guard: TestGuard;
@@ -31,15 +32,16 @@ describe('a client connected over IPv6', () => {
       await response.body.text();
       return response.statusCode;
     };
-    for (let index = 0; index < 10; index += 1) expect(await attempt(index)).toBe(401);
-    expect(await attempt(10)).toBe(429);
+    const limit = presetLimit('sign-in');
+    for (let index = 0; index < limit; index += 1) expect(await attempt(index)).toBe(401);
+    expect(await attempt(limit)).toBe(429);
 
     const event = guard.logs.find(
       (line) => (line.event as { type?: string } | undefined)?.type === 'rate.limited',
     )?.event as { clientIp?: string } | undefined;
     expect(event?.clientIp).toBe('::1');
     const forwarded = app.requests.filter((entry) => entry.url === '/api/auth/sign-in/email');
-    expect(forwarded).toHaveLength(10);
+    expect(forwarded).toHaveLength(limit);
     expect(forwarded[0]?.headers['x-forwarded-for']).toBe('::1');
   });
 });

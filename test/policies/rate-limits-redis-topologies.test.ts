@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type OcommsDouble, startOcommsDouble } from '../double/ocomms-double.ts';
 import { startTestGuard, type TestGuard } from '../support/guard-harness.ts';
-import { freshClientIp, postJson } from '../support/policy-requests.ts';
+import { freshClientIp, postJson, presetLimit } from '../support/policy-requests.ts';
 import {
   startTestCluster,
   startTestRedis,
@@ -45,11 +45,12 @@ async function expectSharedLimit(first: TestGuard, second: TestGuard): Promise<v
       { email: `topology${index}@example.com`, password: 'wrong' },
       { 'x-forwarded-for': ip },
     );
-  for (let index = 0; index < 10; index += 1) {
+  const limit = presetLimit('sign-in');
+  for (let index = 0; index < limit; index += 1) {
     expect((await attempt(index % 2 ? first : second, index)).status).toBe(401);
   }
-  expect((await attempt(first, 10)).status).toBe(429);
-  expect((await attempt(second, 11)).status).toBe(429);
+  expect((await attempt(first, limit)).status).toBe(429);
+  expect((await attempt(second, limit + 1)).status).toBe(429);
 }
 
 describe('Redis behind Sentinel', () => {

@@ -7,6 +7,13 @@ export function presetLimitsOff(): Record<string, unknown>[] {
   return ocommsRateLimits.map((rule) => ({ ...rule, enabled: false }));
 }
 
+/** The limit of a preset rule, so tests follow the preset when it changes. */
+export function presetLimit(name: string): number {
+  const rule = ocommsRateLimits.find((entry) => entry.name === name);
+  if (!rule) throw new Error(`no preset rule ${name}`);
+  return rule.limit;
+}
+
 export type Answer = { status: number; headers: Record<string, unknown>; text: string };
 
 let clientCounter = 0;
