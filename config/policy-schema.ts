@@ -63,6 +63,26 @@ export const rateLimitRuleSchema = z.strictObject({
   enabled: z.boolean().default(true),
 });
 
+// Each rule counts under its own name, so two rules of one name would share
+// counters; the second is refused.
+export const rateLimitsSchema = z
+  .array(rateLimitRuleSchema)
+  .superRefine((rules, context) => {
+    const seen = new Set<string>();
+    rules.forEach((rule, index) => {
+      if (seen.has(rule.name)) {
+        context.addIssue({
+          code: 'custom',
+          path: [index, 'name'],
+          message: `a rule named "${rule.name}" is listed twice`,
+          input: rule.name,
+        });
+      }
+      seen.add(rule.name);
+    });
+  })
+  .default([]);
+
 export const bodyRuleSchema = z.strictObject({
   contentTypes: z
     .array(z.enum(['json', 'urlencoded']))

@@ -4,7 +4,7 @@ import { dbTunnelSchema } from './db-tunnel-schema.ts';
 import {
   bodyInspectionSchema,
   bodyRuleSchema,
-  rateLimitRuleSchema,
+  rateLimitsSchema,
   storeSchema,
 } from './policy-schema.ts';
 import { byteSize, listenAddress, milliseconds } from './units.ts';
@@ -128,7 +128,7 @@ export const configSchema = z
     routes: z.array(routeSchema).default([]),
     headers: headersSchema.prefault({}),
     store: storeSchema,
-    rateLimits: z.array(rateLimitRuleSchema).default([]),
+    rateLimits: rateLimitsSchema,
     rateLimitSettings: z
       .strictObject({
         ipv6PrefixLength: z.number().int().min(32).max(128).default(64),

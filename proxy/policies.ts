@@ -2,9 +2,10 @@ import type { Registry } from 'prom-client';
 import type { Logger } from '../common/log.ts';
 import type { Config } from '../config/schema.ts';
 import type { RequestPolicy } from '../policies/decision.ts';
+import { normaliseTarget } from '../policies/normalise-path.ts';
 import { createRateLimitObserver } from '../policies/rate-limit-observer.ts';
 import { buildRateLimits } from '../policies/rate-limits.ts';
-import { buildRouteTable } from '../policies/routes.ts';
+import { buildRouteTable, type RouteTable } from '../policies/routes.ts';
 import { buildSecurityHeaders } from '../policies/security-headers.ts';
 import type { GuardStore } from '../policies/store.ts';
 import { buildTrustList } from './client-address.ts';
@@ -21,12 +22,28 @@ export function buildPolicies(config: Config, services: PolicyServices): GuardPo
   );
   // Order matters: the first refusal answers. Cheaper and broader policies first.
   const beforeForward: RequestPolicy[] = [rateLimits];
+  const routes = buildRouteTable(config.routes, config.limits.maxBodyBytes);
+  warnAboutUnreadAccounts(config, routes, services.logger);
   return Object.freeze({
     config,
-    routes: buildRouteTable(config.routes, config.limits.maxBodyBytes),
+    routes,
     headers: buildSecurityHeaders(config.headers),
     trusted: buildTrustList(config.trustedProxies),
     hosts: new Set(config.tls.domains.map((domain) => domain.toLowerCase())),
     beforeForward: Object.freeze(beforeForward),
   });
+}
+
+// A rule keyed on the account only counts requests whose body the guard
+// reads; on a route without a body rule it would silently count nothing.
+function warnAboutUnreadAccounts(config: Config, routes: RouteTable, logger: Logger): void {
+  for (const rule of config.rateLimits) {
+    if (!rule.enabled || !rule.key.includes('account')) continue;
+    const methods = rule.match.methods ?? ['POST'];
+    const path = normaliseTarget(rule.match.path);
+    const inspected = path.ok && methods.some((method) => routes.match(method, path.path).body);
+    if (!inspected) {
+      logger.warn({ rule: rule.name }, 'rate limit keyed on account matches no inspected route');
+    }
+  }
 }

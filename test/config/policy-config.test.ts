@@ -99,3 +99,16 @@ bodyInspection: { encodings: sometimes }
     }
   });
 });
+
+describe('rate limit rules that cannot work as written', () => {
+  it('refuses two rules of one name', () => {
+    const rule = `  - name: twice
+    match: { path: /api/x }
+    key: [ip]
+    limit: 1
+    windowSeconds: 1
+`;
+    const problems = problemsOf(`${base}rateLimits:\n${rule}${rule}`);
+    expect(problems.map((problem) => problem.path)).toContain('rateLimits.1.name');
+  });
+});

@@ -63,3 +63,28 @@ describe('every rule of the ocomms preset', () => {
     });
   }
 });
+
+describe('a rule keyed on an account the guard cannot read', () => {
+  it('is named in a warning at start', async () => {
+    const warned = await startTestGuard(app.url, {
+      rateLimits: [
+        {
+          name: 'unread-account',
+          match: { path: '/api/upload/attachment', methods: ['POST'] },
+          key: ['account'],
+          limit: 1,
+          windowSeconds: 60,
+        },
+      ],
+    });
+    try {
+      const line = warned.logs.find(
+        (entry) => entry.msg === 'rate limit keyed on account matches no inspected route',
+      );
+      expect(line?.rule).toBe('unread-account');
+      expect(guard.logs.some((entry) => entry.rule === 'sign-in-account')).toBe(false);
+    } finally {
+      await warned.close();
+    }
+  });
+});
