@@ -25,8 +25,21 @@ export type PolicyRequest = {
 /** The event a refusal is recorded as; the proxy adds client, request and route. */
 export type DecisionEvent = Pick<SecurityEventInput, 'type' | 'outcome' | 'actor' | 'details'>;
 
+/**
+ * What a policy that let a request through wants to see of the app's answer
+ * (a lockout reads the sign-in outcome and adds its cookie).
+ */
+export type AfterResponse = {
+  /** The app's status and headers, before they are sent on: headers may be changed. */
+  headers?(status: number, headers: Record<string, string | string[] | undefined>): void;
+  /** How much of the app's body to keep for done(); 0 or absent: none. */
+  readonly bodyBytes?: number;
+  /** Once the exchange is over: the app's status (0 when it gave none) and the kept body. */
+  done?(status: number, body: Buffer): void;
+};
+
 export type Decision =
-  | { readonly allow: true }
+  | { readonly allow: true; readonly after?: AfterResponse }
   | { readonly allow: false; readonly reply: Reply; readonly event?: DecisionEvent };
 
 /**

@@ -1,6 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import { type InspectedBody, inspectBody } from '../policies/body-inspect.ts';
-import type { PolicyRequest } from '../policies/decision.ts';
+import type { AfterResponse, PolicyRequest } from '../policies/decision.ts';
 import type { Route } from '../policies/routes.ts';
 import type { Arrival } from './arrival.ts';
 import type { GuardPolicies, GuardRuntime } from './context.ts';
@@ -11,7 +11,12 @@ import type { Reply } from './reply.ts';
 export type Checked =
   /** settled: the request's body was read or it has none, so the connection can go on. */
   | { readonly reply: Reply; readonly settled: boolean }
-  | { readonly reply: undefined; readonly body: InspectedBody | undefined }
+  | {
+      readonly reply: undefined;
+      readonly body: InspectedBody | undefined;
+      /** What the policies that allowed it want to see of the answer. */
+      readonly after: readonly AfterResponse[];
+    }
   /** The client went away while its body was read. */
   | { readonly reply: undefined; readonly gone: true };
 
@@ -71,6 +76,7 @@ export async function checkBeforeForward(
     body,
     upgrade,
   };
+  const after: AfterResponse[] = [];
   for (const policy of policies.beforeForward) {
     if (!policy.appliesTo(request.method, request.path, request.target, route)) continue;
     let decision: Awaited<ReturnType<typeof policy.decide>>;
@@ -81,7 +87,10 @@ export async function checkBeforeForward(
       runtime.logger.error(fields, 'policy failed');
       return { reply: policyFailed, settled };
     }
-    if (decision.allow) continue;
+    if (decision.allow) {
+      if (decision.after) after.push(decision.after);
+      continue;
+    }
     if (decision.event) {
       runtime.events.emit({
         ...decision.event,
@@ -95,7 +104,7 @@ export async function checkBeforeForward(
     }
     return { reply: decision.reply, settled };
   }
-  return { reply: undefined, body };
+  return { reply: undefined, body, after };
 }
 
 function isBodyless(req: IncomingMessage): boolean {

@@ -9,6 +9,8 @@ export type ForwardResult = {
   /** Called with the lower-cased upstream headers just before they are written. */
   onHeaders(statusCode: number, headers: Record<string, string | string[] | undefined>): void;
   onDone(error: Error | undefined): void;
+  /** Each chunk of the upstream body, for policies that read the answer. */
+  onData?(chunk: Buffer): void;
 };
 
 export type Upstream = {
@@ -89,6 +91,7 @@ class ResponseRelay implements Dispatcher.DispatchHandler {
   }
 
   onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    this.#hooks.onData?.(chunk);
     if (!this.#res.write(chunk)) controller.pause();
   }
 

@@ -8,6 +8,7 @@ import {
   cspValue,
   type HeaderPlan,
 } from '../policies/security-headers.ts';
+import { type ResponseWatch, watchResponse } from './after-response.ts';
 import { type Arrival, receive, refusalFor } from './arrival.ts';
 import { checkBeforeForward, needsCheck } from './before-forward.ts';
 import { limitBody } from './body-limit.ts';
@@ -71,13 +72,14 @@ export function createHttpHandler(runtime: GuardRuntime, listener: 'https' | 'ht
           if ('gone' in checked) return void res.destroy();
           if (checked.reply)
             return sendReply(res, checked.reply, plan, requestId, !checked.settled);
-          forwardRequest(runtime, req, res, arrival, exchange, checked.body?.raw);
+          const watch = watchResponse(checked.after);
+          forwardRequest(runtime, req, res, arrival, exchange, checked.body?.raw, watch);
         },
         () => res.destroy(),
       );
       return;
     }
-    forwardRequest(runtime, req, res, arrival, exchange, undefined);
+    forwardRequest(runtime, req, res, arrival, exchange, undefined, undefined);
   };
 }
 
@@ -90,6 +92,7 @@ function forwardRequest(
   arrival: Arrival,
   exchange: Exchange,
   inspected: Buffer | undefined,
+  watch: ResponseWatch | undefined,
 ): void {
   const { requestId, plan, policies, client } = arrival;
   const { config } = policies;
@@ -114,13 +117,16 @@ function forwardRequest(
   const hasBody = body !== null;
 
   runtime.upstream.forward(req, res, headers, body, {
-    onHeaders(_status, responseHeaders) {
+    onHeaders(status, responseHeaders) {
       exchange.upstreamMs = performance.now() - exchange.startedAt;
       if (runtime.closing) res.shouldKeepAlive = false;
+      watch?.headers(status, responseHeaders);
       applySecurityHeaders(responseHeaders, plan, nonce);
       responseHeaders['x-request-id'] = requestId;
     },
+    onData: watch?.data,
     onDone(error) {
+      watch?.done();
       if (!error) return;
       const failure = classifyForwardError(error);
       if (res.destroyed) return;
