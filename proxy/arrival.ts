@@ -53,11 +53,21 @@ export function refusalFor(req: IncomingMessage, arrival: Arrival): Reply | unde
     return { status: 405, code: 'GUARD_ERR_BAD_REQUEST', message: 'method not allowed' };
   }
   const host = hostnameOf(req.headers.host);
-  if (!host) {
+  // RFC 9112 section 3.2: more than one Host line is a 400. Node keeps only the
+  // first in req.headers, while the upstream request would carry both.
+  if (!host || countHeader(req.rawHeaders, 'host') > 1) {
     return { status: 400, code: 'GUARD_ERR_BAD_REQUEST', message: 'missing or invalid Host' };
   }
   if (config.rejectUnknownHosts && !hosts.has(host)) {
     return { status: 404, code: 'GUARD_ERR_UNKNOWN_HOST' };
   }
   return undefined;
+}
+
+function countHeader(rawHeaders: readonly string[], name: string): number {
+  let count = 0;
+  for (let index = 0; index < rawHeaders.length; index += 2) {
+    if (rawHeaders[index]?.toLowerCase() === name) count += 1;
+  }
+  return count;
 }

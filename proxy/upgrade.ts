@@ -1,4 +1,4 @@
-import { request as httpRequest, type IncomingMessage } from 'node:http';
+import { type ClientRequest, request as httpRequest, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
@@ -70,16 +70,24 @@ function connectUpstream(
   const headers = buildUpstreamHeaders(req, { client, requestId, proto: 'https' }, keepForUpgrade);
   const origin = runtime.upstream.origin;
   const send = origin.protocol === 'https:' ? httpsRequest : httpRequest;
-  const upstreamReq = send({
-    host: origin.hostname,
-    port: origin.port || (origin.protocol === 'https:' ? 443 : 80),
-    method: req.method,
-    path: req.url,
-    headers,
-    setHost: false,
-    agent: false,
-    timeout: policies.config.upstream.connectTimeoutMs,
-  });
+  let upstreamReq: ClientRequest;
+  try {
+    upstreamReq = send({
+      host: origin.hostname,
+      port: origin.port || (origin.protocol === 'https:' ? 443 : 80),
+      method: req.method,
+      path: req.url,
+      headers,
+      setHost: false,
+      agent: false,
+      timeout: policies.config.upstream.connectTimeoutMs,
+    });
+  } catch {
+    // Node checks the outgoing head again and throws on what it refuses;
+    // a throw here would otherwise stop the whole process.
+    const reply: Reply = { status: 400, code: 'GUARD_ERR_BAD_REQUEST' };
+    return writeRawReply(socket, reply, plan, requestId);
+  }
 
   upstreamReq.on('timeout', () => upstreamReq.destroy(new Error('connect timeout')));
   upstreamReq.on('error', () => {

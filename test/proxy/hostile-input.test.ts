@@ -106,6 +106,31 @@ describe('request smuggling is refused', () => {
     expect(upstreamSaw('many-headers')).toBe(false);
   });
 
+  it('refuses a duplicated Host, which on an upgrade used to stop the process', async () => {
+    const upgrade = [
+      'Upgrade: websocket',
+      'Connection: Upgrade',
+      'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==',
+      'Sec-WebSocket-Version: 13',
+    ];
+    for (const extra of [[], upgrade]) {
+      const [response] = await raw([
+        'GET /socket.io/?EIO=4&transport=websocket&two-hosts HTTP/1.1',
+        'Host: localhost',
+        'Host: evil.example',
+        ...extra,
+        '',
+        '',
+      ]);
+      expect(response?.status).toBe(400);
+      expectGuardAnswer(response);
+    }
+    expect(upstreamSaw('two-hosts')).toBe(false);
+    const after = await request(`${guard.url}/api/health`, { dispatcher: guard.agent });
+    expect(after.statusCode).toBe(200);
+    await after.body.dump();
+  });
+
   it('forwards pipelined requests one by one, exactly as the guard parsed them', async () => {
     const before = app.requests.length;
     const responses = await raw([
