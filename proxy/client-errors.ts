@@ -1,13 +1,16 @@
 import { randomUUID } from 'node:crypto';
 import type { Duplex } from 'node:stream';
+import { deferBehindOwedResponses } from './connection-order.ts';
 import type { GuardRuntime } from './context.ts';
 import { type Reply, writeRawReply } from './reply.ts';
 
 const silent = new Set(['ECONNRESET', 'EPIPE', 'ERR_STREAM_DESTROYED']);
+const answered = new WeakSet<Duplex>();
 
 // Requests Node's parser refused (malformed framing, oversize headers, slow
-// headers) end here: one well-formed answer, then the connection closes. The
-// process and every other connection carry on.
+// headers) end here: one well-formed answer, after those still owed to
+// requests pipelined before it, then the connection closes. The process and
+// every other connection carry on.
 export function createClientErrorHandler(runtime: GuardRuntime, overTls: boolean) {
   return (error: NodeJS.ErrnoException, socket: Duplex): void => {
     const code = error.code ?? 'unknown';
@@ -16,10 +19,14 @@ export function createClientErrorHandler(runtime: GuardRuntime, overTls: boolean
       socket.destroy();
       return;
     }
+    // The parser may report the same broken connection more than once.
+    if (answered.has(socket)) return;
+    answered.add(socket);
     const reply = replyFor(code);
     const plan = runtime.policies.headers.planFor('/', overTls);
     runtime.logger.debug({ reason: code, status: reply.status }, 'client error');
-    writeRawReply(socket, reply, plan, randomUUID());
+    const answer = () => writeRawReply(socket, reply, plan, randomUUID());
+    if (!deferBehindOwedResponses(socket, answer)) answer();
   };
 }
 

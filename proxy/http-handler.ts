@@ -12,6 +12,7 @@ import { type ResponseWatch, watchResponse } from './after-response.ts';
 import { type Arrival, receive, refusalFor } from './arrival.ts';
 import { checkBeforeForward, needsCheck } from './before-forward.ts';
 import { limitBody } from './body-limit.ts';
+import { admitOnConnection } from './connection-order.ts';
 import { type GuardRuntime, hostnameOf } from './context.ts';
 import { type Reply, sendReply } from './reply.ts';
 import { buildUpstreamHeaders } from './request-headers.ts';
@@ -32,6 +33,8 @@ export function createHttpHandler(runtime: GuardRuntime, listener: 'https' | 'ht
   const overTls = listener === 'https';
 
   return function handle(req: IncomingMessage, res: ServerResponse): void {
+    // Pipelined behind an answer that closes the connection: never acted upon.
+    if (!admitOnConnection(req, res)) return;
     const arrival = receive(runtime, req, overTls);
     const { requestId, plan, policies, client } = arrival;
     const exchange: Exchange = {

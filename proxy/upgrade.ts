@@ -5,6 +5,7 @@ import type { Duplex } from 'node:stream';
 import { applySecurityHeaders, type HeaderMap } from '../policies/security-headers.ts';
 import { type Arrival, receive, refusalFor } from './arrival.ts';
 import { checkBeforeForward, needsCheck } from './before-forward.ts';
+import { closesConnection, deferBehindOwedResponses } from './connection-order.ts';
 import type { GuardRuntime } from './context.ts';
 import { hopByHop } from './hop-by-hop.ts';
 import { type Reply, writeRawReply } from './reply.ts';
@@ -23,9 +24,16 @@ export type UpgradeTracker = { readonly connections: Set<RelayedConnection> };
 // honest, and a chat client may stay quiet for hours.
 export function createUpgradeHandler(runtime: GuardRuntime, tracker: UpgradeTracker) {
   return function handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    socket.on('error', () => socket.destroy());
+    // Answers owed to requests pipelined before this one go out first; after
+    // one that closes the connection, Node ends it and nothing more is done.
+    if (closesConnection(socket)) return;
+    const resume = () => {
+      if (!socket.destroyed) handleUpgrade(req, socket, head);
+    };
+    if (deferBehindOwedResponses(socket, resume)) return;
     const arrival = receive(runtime, req, true);
     const { requestId, plan, policies } = arrival;
-    socket.on('error', () => socket.destroy());
 
     if (runtime.closing) {
       const reply: Reply = { status: 503, code: 'GUARD_ERR_SHUTTING_DOWN' };
