@@ -11,6 +11,8 @@ export type ForwardResult = {
   onDone(error: Error | undefined): void;
   /** Each chunk of the upstream body, for policies that read the answer. */
   onData?(chunk: Buffer): void;
+  /** A client that reads nothing of the response for this long is cut off; 0: never. */
+  readonly clientIdleMs?: number;
 };
 
 export type Upstream = {
@@ -51,11 +53,14 @@ export function createUpstream(config: Config['upstream'], ca: Buffer | undefine
 }
 
 // Streams the upstream response into the client's response with backpressure,
-// and releases the upstream request the moment the client goes away.
+// and releases the upstream request the moment the client goes away. While the
+// client does not read, the upstream connection waits paused; a client that
+// never reads again would keep it from the pool for good, so it is cut off.
 class ResponseRelay implements Dispatcher.DispatchHandler {
   readonly #res: ServerResponse;
   readonly #hooks: ForwardResult;
   #done = false;
+  #stalled: NodeJS.Timeout | undefined;
 
   constructor(res: ServerResponse, hooks: ForwardResult) {
     this.#res = res;
@@ -69,9 +74,14 @@ class ResponseRelay implements Dispatcher.DispatchHandler {
       return;
     }
     res.once('close', () => {
+      clearTimeout(this.#stalled);
       if (!this.#done) controller.abort(new Error('client went away'));
     });
-    res.on('drain', () => controller.resume());
+    res.on('drain', () => {
+      clearTimeout(this.#stalled);
+      this.#stalled = undefined;
+      controller.resume();
+    });
   }
 
   onResponseStart(
@@ -92,7 +102,12 @@ class ResponseRelay implements Dispatcher.DispatchHandler {
 
   onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
     this.#hooks.onData?.(chunk);
-    if (!this.#res.write(chunk)) controller.pause();
+    if (this.#res.write(chunk)) return;
+    controller.pause();
+    const idleMs = this.#hooks.clientIdleMs ?? 0;
+    if (idleMs > 0 && this.#stalled === undefined) {
+      this.#stalled = setTimeout(() => this.#res.destroy(), idleMs).unref();
+    }
   }
 
   onResponseEnd(): void {

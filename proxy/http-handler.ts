@@ -120,6 +120,7 @@ function forwardRequest(
   const hasBody = body !== null;
 
   runtime.upstream.forward(req, res, headers, body, {
+    clientIdleMs: config.limits.bodyIdleTimeoutMs,
     onHeaders(status, responseHeaders) {
       exchange.upstreamMs = performance.now() - exchange.startedAt;
       if (runtime.closing) res.shouldKeepAlive = false;
