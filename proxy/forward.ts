@@ -98,9 +98,14 @@ class ResponseRelay implements Dispatcher.DispatchHandler {
       return;
     }
     this.#res.writeHead(statusCode, headers);
+    // RFC 9110 section 8.6: a 304 may carry the Content-Length of the
+    // representation it stands for, yet never a body; undici counts the
+    // missing bytes as a broken response. These answers end with their head.
+    if (statusCode === 204 || statusCode === 304) this.#finish();
   }
 
   onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    if (this.#done) return;
     this.#hooks.onData?.(chunk);
     if (this.#res.write(chunk)) return;
     controller.pause();
@@ -111,6 +116,11 @@ class ResponseRelay implements Dispatcher.DispatchHandler {
   }
 
   onResponseEnd(): void {
+    this.#finish();
+  }
+
+  #finish(): void {
+    if (this.#done) return;
     this.#done = true;
     this.#res.end();
     this.#hooks.onDone(undefined);
