@@ -2,7 +2,11 @@ import { type ClientRequest, request as httpRequest, type IncomingMessage } from
 import { request as httpsRequest } from 'node:https';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { applySecurityHeaders, type HeaderMap } from '../policies/security-headers.ts';
+import {
+  applySecurityHeaders,
+  type HeaderMap,
+  type HeaderPlan,
+} from '../policies/security-headers.ts';
 import { type Arrival, receive, refusalFor } from './arrival.ts';
 import { checkBeforeForward, needsCheck } from './before-forward.ts';
 import { closesConnection, deferBehindOwedResponses } from './connection-order.ts';
@@ -39,7 +43,7 @@ export function createUpgradeHandler(runtime: GuardRuntime, tracker: UpgradeTrac
       const reply: Reply = { status: 503, code: 'GUARD_ERR_SHUTTING_DOWN' };
       return writeRawReply(socket, reply, plan, requestId);
     }
-    const refusal = refusalFor(req, arrival);
+    const refusal = refusalFor(req, arrival) ?? upgradeRefusal(req);
     if (refusal) return writeRawReply(socket, refusal, plan, requestId);
 
     const route = policies.routes.match(req.method ?? 'GET', arrival.path ?? '/');
@@ -97,13 +101,19 @@ function connectUpstream(
     return writeRawReply(socket, reply, plan, requestId);
   }
 
+  let answered = false;
   upstreamReq.on('timeout', () => upstreamReq.destroy(new Error('connect timeout')));
   upstreamReq.on('error', () => {
     runtime.metrics.upstreamErrors.inc({ reason: 'upgrade' });
+    if (answered) return void socket.destroy();
     writeRawReply(socket, { status: 502, code: 'GUARD_ERR_UPSTREAM_UNREACHABLE' }, plan, requestId);
   });
-  upstreamReq.on('response', (response) => relayRefusal(response, socket, requestId));
+  upstreamReq.on('response', (response) => {
+    answered = true;
+    relayRefusal(response, socket, plan, requestId);
+  });
   upstreamReq.on('upgrade', (response, upstreamSocket, upstreamHead) => {
+    answered = true;
     upstreamReq.setTimeout(0);
     const responseHeaders = { ...response.headers, 'x-request-id': requestId } as HeaderMap;
     applySecurityHeaders(responseHeaders, plan);
@@ -163,12 +173,37 @@ function join(
   else upstream.pipe(client, { end: false });
 }
 
+// Only WebSocket handshakes, a GET without a body (RFC 6455 section 4.1), are
+// relayed. After any other 101, h2c above all, the client would talk to the
+// app over a raw pipe, past every check the guard makes on requests.
+function upgradeRefusal(req: IncomingMessage): Reply | undefined {
+  const protocol = String(req.headers.upgrade ?? '')
+    .trim()
+    .toLowerCase();
+  const length = req.headers['content-length'];
+  const hasBody =
+    (length !== undefined && length !== '0') || req.headers['transfer-encoding'] !== undefined;
+  if (protocol === 'websocket' && req.method === 'GET' && !hasBody) return undefined;
+  return { status: 400, code: 'GUARD_ERR_BAD_REQUEST', message: 'only WebSocket upgrades' };
+}
+
 // The upstream declined the upgrade (Socket.IO answers 400 to a foreign
-// Origin): pass its answer on and close, as the client cannot reuse the socket.
-function relayRefusal(response: IncomingMessage, socket: Duplex, requestId: string): void {
-  const headers = { ...response.headers, 'x-request-id': requestId, connection: 'close' };
-  socket.write(statusBlock(response, headers as HeaderMap, false));
+// Origin): pass its answer on with the guard's headers and close, as the
+// client cannot reuse the socket. An answer the app breaks off stays cut.
+function relayRefusal(
+  response: IncomingMessage,
+  socket: Duplex,
+  plan: HeaderPlan,
+  requestId: string,
+): void {
+  const headers = { ...response.headers, 'x-request-id': requestId } as HeaderMap;
+  applySecurityHeaders(headers, plan);
+  headers.connection = 'close';
+  socket.write(statusBlock(response, headers, false));
   response.pipe(socket);
+  response.once('close', () => {
+    if (!response.complete) socket.destroy();
+  });
 }
 
 function statusBlock(response: IncomingMessage, headers: HeaderMap, upgrade: boolean): string {

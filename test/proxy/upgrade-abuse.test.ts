@@ -1,0 +1,113 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type OcommsDouble, startOcommsDouble } from '../double/ocomms-double.ts';
+import { startTestGuard, type TestGuard } from '../support/guard-harness.ts';
+import { parseResponses, sendRaw } from '../support/raw-http.ts';
+
+let app: OcommsDouble;
+let guard: TestGuard;
+
+beforeAll(async () => {
+  app = await startOcommsDouble();
+  guard = await startTestGuard(app.url);
+});
+afterAll(async () => {
+  await guard.close();
+  await app.close();
+});
+
+const handshake = [
+  'Host: localhost',
+  'Connection: Upgrade',
+  'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==',
+  'Sec-WebSocket-Version: 13',
+];
+
+async function send(port: number, lines: string[], body = '') {
+  const text = await sendRaw(port, guard.ca, `${lines.join('\r\n')}\r\n\r\n${body}`, 4000);
+  return { text, responses: parseResponses(text) };
+}
+
+function upstreamSaw(marker: string): boolean {
+  return app.requests.some((entry) => entry.url.includes(marker));
+}
+
+describe('upgrades other than a WebSocket handshake', () => {
+  it.each([
+    ['h2c, which would hand the client a raw pipe to the app', 'GET', 'h2c', ''],
+    ['an unknown protocol', 'GET', 'x-tunnel', ''],
+    ['a WebSocket handshake on POST with a body', 'POST', 'websocket', 'Content-Length: 5'],
+    ['a WebSocket handshake with a chunked body', 'GET', 'websocket', 'Transfer-Encoding: chunked'],
+  ])('refuses %s', async (_name, method, protocol, framing) => {
+    const marker = `upgrade-${protocol}-${method}-${framing.length}`;
+    const { responses } = await send(
+      guard.guard.ports.https,
+      [
+        `${method} /socket.io/?EIO=4&transport=websocket&${marker} HTTP/1.1`,
+        ...handshake,
+        `Upgrade: ${protocol}`,
+        ...(framing ? [framing] : []),
+      ],
+      framing.startsWith('Content-Length') ? 'hello' : framing ? '0\r\n\r\n' : '',
+    );
+    expect(responses[0]?.status).toBe(400);
+    expect(responses[0]?.head).toMatch(/x-frame-options: DENY/i);
+    expect(JSON.parse(responses[0]?.body ?? '{}')).toMatchObject({
+      code: 'GUARD_ERR_BAD_REQUEST',
+      requestId: expect.any(String),
+    });
+    expect(upstreamSaw(marker)).toBe(false);
+  });
+});
+
+describe('an upgrade the app declines', () => {
+  it('reaches the client with the security headers', async () => {
+    const { responses } = await send(guard.guard.ports.https, [
+      'GET /socket.io/?EIO=4&transport=websocket&declined HTTP/1.1',
+      ...handshake,
+      'Upgrade: websocket',
+      'Origin: https://evil.example',
+    ]);
+    expect(responses[0]?.status).toBe(400);
+    const head = responses[0]?.head ?? '';
+    expect(head).toMatch(/strict-transport-security: max-age=/i);
+    expect(head).toMatch(/x-frame-options: DENY/i);
+    expect(head).toMatch(/content-security-policy: /i);
+    expect(head).toMatch(/x-request-id: [0-9a-f-]{36}/i);
+  });
+
+  describe('when the app breaks its answer off', () => {
+    let upstream: Server;
+    let cutGuard: TestGuard;
+
+    beforeAll(async () => {
+      upstream = createServer();
+      upstream.on('upgrade', (_req, socket) => {
+        socket.write('HTTP/1.1 400 Bad Request\r\nServer: app\r\nContent-Length: 100\r\n\r\nhello');
+        setTimeout(() => socket.destroy(), 50);
+      });
+      await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve));
+      const { port } = upstream.address() as AddressInfo;
+      cutGuard = await startTestGuard(`http://127.0.0.1:${port}`);
+    });
+    afterAll(async () => {
+      await cutGuard.close();
+      await new Promise((resolve) => upstream.close(resolve));
+    });
+
+    it('closes the client connection rather than leave it open or append a 502', async () => {
+      const started = Date.now();
+      const text = await sendRaw(
+        cutGuard.guard.ports.https,
+        cutGuard.ca,
+        `GET /ws HTTP/1.1\r\n${handshake.join('\r\n')}\r\nUpgrade: websocket\r\n\r\n`,
+        10_000,
+      );
+      expect(Date.now() - started).toBeLessThan(5000);
+      expect(text.startsWith('HTTP/1.1 400 ')).toBe(true);
+      expect(text).not.toMatch(/server: app/i);
+      expect(text.endsWith('\r\n\r\nhello')).toBe(true);
+    });
+  });
+});
