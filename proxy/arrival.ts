@@ -48,9 +48,15 @@ export function refusalFor(req: IncomingMessage, arrival: Arrival): Reply | unde
   if (req.rawHeaders.length / 2 > config.limits.maxHeadersCount) {
     return { status: 431, code: 'GUARD_ERR_HEADERS_TOO_LARGE' };
   }
-  if (arrival.path === undefined) return { status: 400, code: 'GUARD_ERR_BAD_REQUEST' };
   if (refusedMethods.has(req.method ?? '')) {
     return { status: 405, code: 'GUARD_ERR_BAD_REQUEST', message: 'method not allowed' };
+  }
+  if (arrival.path === undefined) return { status: 400, code: 'GUARD_ERR_BAD_REQUEST' };
+  // RFC 9110 section 10.1.1: an expectation the guard cannot meet is a 417.
+  // Node would answer it on its own, bare, without the guard's headers.
+  const expectation = req.headers.expect;
+  if (expectation !== undefined && !/(?:^|\W)100-continue(?:$|\W)/i.test(expectation)) {
+    return { status: 417, code: 'GUARD_ERR_BAD_REQUEST', message: 'expectation not supported' };
   }
   const host = hostnameOf(req.headers.host);
   // RFC 9112 section 3.2: more than one Host line is a 400. Node keeps only the

@@ -61,6 +61,7 @@ export async function startGuard(config: Config, logger: Logger): Promise<Guard>
     requireHostHeader: false,
   };
 
+  const handleHttps = createHttpHandler(runtime, 'https');
   const https = createHttpsServer(
     {
       ...tlsProtocolOptions,
@@ -70,9 +71,14 @@ export async function startGuard(config: Config, logger: Logger): Promise<Guard>
       ALPNProtocols: ['http/1.1'],
       SNICallback: (name, done) => done(null, store.lookup(name)?.context),
     },
-    createHttpHandler(runtime, 'https'),
+    handleHttps,
   );
-  https.on('upgrade', createUpgradeHandler(runtime, upgrades));
+  const handleUpgrade = createUpgradeHandler(runtime, upgrades);
+  https.on('upgrade', handleUpgrade);
+  // Without these listeners Node drops a CONNECT silently and answers an
+  // unknown Expect with its own bare 417; the guard refuses both itself.
+  https.on('connect', handleUpgrade);
+  https.on('checkExpectation', handleHttps);
   https.on('clientError', createClientErrorHandler(runtime, true));
   https.on('tlsClientError', () => metrics.clientErrors.inc({ reason: 'tls_handshake' }));
   store.onInstall((installed) => {
@@ -95,7 +101,9 @@ export async function startGuard(config: Config, logger: Logger): Promise<Guard>
   runtime.httpsPublicPort = config.listen.publicHttpsPort ?? ports.https;
 
   if (config.listen.http !== false) {
-    const http = createHttpServer(serverOptions, createHttpHandler(runtime, 'http'));
+    const handlePlain = createHttpHandler(runtime, 'http');
+    const http = createHttpServer(serverOptions, handlePlain);
+    http.on('checkExpectation', handlePlain);
     http.maxHeadersCount = 0;
     http.on('clientError', createClientErrorHandler(runtime, false));
     servers.push(http);

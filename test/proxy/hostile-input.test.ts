@@ -174,6 +174,16 @@ describe('malformed requests get a well-formed answer', () => {
     ['no Host', ['GET / HTTP/1.1', '', ''], 400],
     ['hostile Host', ['GET / HTTP/1.1', 'Host: evil.example/<script>', '', ''], 400],
     ['TRACE', ['TRACE / HTTP/1.1', 'Host: localhost', '', ''], 405],
+    [
+      'CONNECT, which Node dropped unanswered',
+      ['CONNECT localhost:443 HTTP/1.1', 'Host: localhost', '', ''],
+      405,
+    ],
+    [
+      'an expectation other than 100-continue, which Node answered bare',
+      ['POST /api/echo HTTP/1.1', 'Host: localhost', 'Expect: bogus', 'Content-Length: 0', '', ''],
+      417,
+    ],
     ['space in header name', ['GET / HTTP/1.1', 'Host: localhost', 'Bad Header: x', '', ''], 400],
   ])('%s', async (_name, lines, status) => {
     const [response] = await raw(lines as string[]);
