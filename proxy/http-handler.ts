@@ -157,8 +157,12 @@ function redirectToHttps(
   const authority = hostname.includes(':') ? `[${hostname}]` : hostname;
   const location = `https://${authority}${port === 443 ? '' : `:${port}`}${req.url ?? '/'}`;
   const reply: Reply = { status: 308, code: 'GUARD_REDIRECT_HTTPS', headers: { location } };
+  // No limit applies to a body here, and a chunked one may never end: close
+  // after the answer rather than drain it for as long as the client sends.
+  const hasBody =
+    req.headers['transfer-encoding'] !== undefined || Number(req.headers['content-length']) > 0;
   req.resume();
-  sendReply(res, reply, plan, requestId);
+  sendReply(res, reply, plan, requestId, hasBody);
 }
 
 function finish(

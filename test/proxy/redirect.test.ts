@@ -1,3 +1,4 @@
+import { connect } from 'node:net';
 import { request } from 'undici';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type OcommsDouble, startOcommsDouble } from '../double/ocomms-double.ts';
@@ -55,6 +56,36 @@ describe('plain HTTP listener', () => {
     const hostile = await redirectOf(guard, '/', 'evil.example/@x');
     expect(hostile.status).toBe(400);
     expect(JSON.parse(hostile.body)).toMatchObject({ code: 'GUARD_ERR_BAD_REQUEST' });
+  });
+
+  it('closes the connection instead of draining a body without end', async () => {
+    app = await startOcommsDouble();
+    guard = await startTestGuard(app.url);
+    const port = guard.guard.ports.http ?? 0;
+    const outcome = await new Promise<{ head: string; sentMiB: number }>((resolve) => {
+      const socket = connect({ host: '127.0.0.1', port });
+      socket.write(
+        'POST /upload HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\n\r\n',
+      );
+      let head = '';
+      let sentMiB = 0;
+      const chunk = `100000\r\n${'a'.repeat(0x100000)}\r\n`;
+      const pump = (): void => {
+        while (!socket.destroyed && sentMiB < 256) {
+          sentMiB += 1;
+          if (!socket.write(chunk)) return void socket.once('drain', pump);
+        }
+        socket.destroy();
+      };
+      socket.on('data', (data: Buffer) => {
+        head ||= data.toString('latin1').split('\r\n')[0] ?? '';
+      });
+      socket.on('error', () => socket.destroy());
+      socket.on('close', () => resolve({ head, sentMiB }));
+      pump();
+    });
+    expect(outcome.head).toBe('HTTP/1.1 308 Permanent Redirect');
+    expect(outcome.sentMiB).toBeLessThan(256);
   });
 
   it('answers unknown hosts with 404 when asked to', async () => {
