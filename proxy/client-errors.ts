@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Duplex } from 'node:stream';
-import { deferBehindOwedResponses } from './connection-order.ts';
+import { deferBehindOwedResponses, responseUnderway } from './connection-order.ts';
 import type { GuardRuntime } from './context.ts';
 import { type Reply, writeRawReply } from './reply.ts';
 
@@ -26,7 +26,9 @@ export function createClientErrorHandler(runtime: GuardRuntime, overTls: boolean
     const plan = runtime.policies.headers.planFor('/', overTls);
     runtime.logger.debug({ reason: code, status: reply.status }, 'client error');
     const answer = () => writeRawReply(socket, reply, plan, randomUUID());
-    if (!deferBehindOwedResponses(socket, answer)) answer();
+    if (deferBehindOwedResponses(socket, answer)) return;
+    if (responseUnderway(socket)) return void socket.destroy();
+    answer();
   };
 }
 

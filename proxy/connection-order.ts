@@ -24,13 +24,20 @@ export function closesConnection(socket: Duplex): boolean {
 }
 
 /**
- * When answers are still owed on the connection, runs `then` once they have
- * all been written and returns true; otherwise returns false and leaves
- * `then` uncalled, for the caller to go on at once.
+ * When answers are still owed to requests received in full, runs `then` once
+ * they have all been written and returns true; otherwise returns false and
+ * leaves `then` uncalled, for the caller to go on at once. A request whose
+ * body is still arriving is the one a parse error belongs to: no waiting.
  */
 export function deferBehindOwedResponses(socket: Duplex, then: () => void): boolean {
   const newest = newestResponse.get(socket);
-  if (!newest || newest.writableFinished || newest.destroyed) return false;
+  if (!newest || newest.writableFinished || newest.destroyed || !newest.req.complete) return false;
   newest.once('close', then);
   return true;
+}
+
+/** True when an answer has begun and not ended: nothing else may be written. */
+export function responseUnderway(socket: Duplex): boolean {
+  const newest = newestResponse.get(socket);
+  return newest !== undefined && newest.headersSent && !newest.writableFinished;
 }

@@ -60,6 +60,16 @@ describe('pipelined requests', () => {
     expect(text.slice(0, refusalAt).endsWith('\r\n0\r\n\r\n')).toBe(true);
   });
 
+  it('refuses a chunked body that breaks mid-way at once, not after the body timeout', async () => {
+    const started = Date.now();
+    const responses = await pipeline([
+      'POST /api/echo?broken-chunks HTTP/1.1\r\nHost: localhost\r\n',
+      'Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\nContent-Length: 5\r\n\r\n',
+    ]);
+    expect(responses.map((response) => response.status)).toEqual([400]);
+    expect(Date.now() - started).toBeLessThan(2000);
+  });
+
   it('forwards nothing pipelined behind a refusal that closes the connection', async () => {
     const responses = await pipeline([
       'GET /api/%zz HTTP/1.1\r\nHost: localhost\r\n\r\n',
