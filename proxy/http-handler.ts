@@ -32,9 +32,11 @@ type Exchange = {
 export function createHttpHandler(runtime: GuardRuntime, listener: 'https' | 'http') {
   const overTls = listener === 'https';
 
-  return function handle(req: IncomingMessage, res: ServerResponse): void {
-    // Pipelined behind an answer that closes the connection: never acted upon.
-    if (!admitOnConnection(req, res)) return;
+  return function arrive(req: IncomingMessage, res: ServerResponse): void {
+    admitOnConnection(req, res, () => handle(req, res));
+  };
+
+  function handle(req: IncomingMessage, res: ServerResponse): void {
     const arrival = receive(runtime, req, overTls);
     const { requestId, plan, policies, client } = arrival;
     const exchange: Exchange = {
@@ -83,7 +85,7 @@ export function createHttpHandler(runtime: GuardRuntime, listener: 'https' | 'ht
       return;
     }
     forwardRequest(runtime, req, res, arrival, exchange, undefined, undefined);
-  };
+  }
 }
 
 // Streams the request to the app, or sends the body the guard already read

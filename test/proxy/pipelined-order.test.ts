@@ -70,6 +70,36 @@ describe('pipelined requests', () => {
     expect(Date.now() - started).toBeLessThan(2000);
   });
 
+  it('forwards pipelined requests one at a time', async () => {
+    const pending = pipeline([
+      'GET /api/slow?ms=400&one-at-a-time-1 HTTP/1.1\r\nHost: localhost\r\n\r\n',
+      'GET /api/slow?ms=0&one-at-a-time-2 HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n',
+    ]);
+    for (let attempt = 0; attempt < 100 && !upstreamSaw('one-at-a-time-1'); attempt += 1) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    expect(upstreamSaw('one-at-a-time-1')).toBe(true);
+    expect(upstreamSaw('one-at-a-time-2')).toBe(false);
+    const responses = await pending;
+    expect(responses.map((response) => response.status)).toEqual([200, 200]);
+    expect(upstreamSaw('one-at-a-time-2')).toBe(true);
+  });
+
+  it('cuts a connection that pipelines far more than any client needs', async () => {
+    const flood = 'GET /api/slow?ms=2000&flood HTTP/1.1\r\nHost: localhost\r\n\r\n'.repeat(2000);
+    const started = Date.now();
+    // The guard ends the connection with answers still owed: a reset or a close.
+    const outcome = await sendRaw(guard.guard.ports.https, guard.ca, flood, 10_000).then(
+      (text) => text,
+      (error: NodeJS.ErrnoException) => error.code ?? 'error',
+    );
+    expect(Date.now() - started).toBeLessThan(5000);
+    expect(['', 'ECONNRESET']).toContain(outcome);
+    expect(app.requests.filter((entry) => entry.url.includes('flood')).length).toBeLessThanOrEqual(
+      1,
+    );
+  });
+
   it('forwards nothing pipelined behind a refusal that closes the connection', async () => {
     const responses = await pipeline([
       'GET /api/%zz HTTP/1.1\r\nHost: localhost\r\n\r\n',
