@@ -1,6 +1,26 @@
 import type { IncomingMessage } from 'node:http';
-import { Transform, type TransformCallback } from 'node:stream';
+import { type Readable, Transform, type TransformCallback } from 'node:stream';
 import { BodyIdleError, BodyTooLargeError } from './upstream-errors.ts';
+
+// Most small bodies come with their headers and are parsed right after the
+// handler returns, so the choice waits a tick. A body that has fully arrived
+// goes to the upstream client as it is: it cannot stall, and its size is
+// known. One still arriving streams through limitBody, which leaves the
+// request to the server when the forward ends early, so the connection can
+// read past the rest of the body and carry on.
+export function whenBodyReady(
+  req: IncomingMessage,
+  maxBytes: number,
+  idleMs: number,
+  forward: (body: Readable) => void,
+  refuse: (error: Error) => void,
+): void {
+  process.nextTick(() => {
+    if (!req.complete) return forward(limitBody(req, maxBytes, idleMs));
+    if (req.readableLength > maxBytes) return refuse(new BodyTooLargeError('body too large'));
+    forward(req);
+  });
+}
 
 // Counts the body as it streams to the upstream. Content-Length is checked
 // before anything is forwarded; this catches chunked bodies and bodies that

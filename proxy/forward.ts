@@ -5,9 +5,13 @@ import type { Config } from '../config/schema.ts';
 import { connectionOptions, hopByHop } from './hop-by-hop.ts';
 import type { UpstreamHeaders } from './request-headers.ts';
 
+export type ResponseHeaders = Record<string, string | string[] | undefined>;
+
 export type ForwardResult = {
+  /** Response headers dropped along with the hop-by-hop ones. */
+  dropHeaders?: ReadonlySet<string> | undefined;
   /** Called with the lower-cased upstream headers just before they are written. */
-  onHeaders(statusCode: number, headers: Record<string, string | string[] | undefined>): void;
+  onHeaders(statusCode: number, headers: ResponseHeaders): void;
   onDone(error: Error | undefined): void;
   /** Each chunk of the upstream body, for policies that read the answer. */
   onData?(chunk: Buffer): void;
@@ -77,21 +81,15 @@ class ResponseRelay implements Dispatcher.DispatchHandler {
       clearTimeout(this.#stalled);
       if (!this.#done) controller.abort(new Error('client went away'));
     });
-    res.on('drain', () => {
-      clearTimeout(this.#stalled);
-      this.#stalled = undefined;
-      controller.resume();
-    });
   }
 
   onResponseStart(
     controller: Dispatcher.DispatchController,
     statusCode: number,
-    headers: Record<string, string | string[] | undefined>,
+    upstream: ResponseHeaders,
   ): void {
     if (statusCode < 200) return;
-    for (const name of connectionOptions(headers.connection)) delete headers[name];
-    for (const name of hopByHop) delete headers[name];
+    const headers = endToEnd(upstream, this.#hooks.dropHeaders);
     this.#hooks.onHeaders(statusCode, headers);
     if (this.#res.destroyed) {
       controller.abort(new Error('client went away'));
@@ -107,8 +105,13 @@ class ResponseRelay implements Dispatcher.DispatchHandler {
   onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
     if (this.#done) return;
     this.#hooks.onData?.(chunk);
-    if (this.#res.write(chunk)) return;
+    if (this.#res.write(chunk) || controller.paused) return;
     controller.pause();
+    this.#res.once('drain', () => {
+      clearTimeout(this.#stalled);
+      this.#stalled = undefined;
+      controller.resume();
+    });
     const idleMs = this.#hooks.clientIdleMs ?? 0;
     if (idleMs > 0 && this.#stalled === undefined) {
       this.#stalled = setTimeout(() => this.#res.destroy(), idleMs).unref();
@@ -131,4 +134,17 @@ class ResponseRelay implements Dispatcher.DispatchHandler {
     this.#done = true;
     this.#hooks.onDone(error);
   }
+}
+
+// A copy rather than deletes in place: an object that loses properties turns
+// into a slow dictionary, and writeHead walks it once more.
+function endToEnd(upstream: ResponseHeaders, drop: ReadonlySet<string> | undefined) {
+  const named =
+    upstream.connection === undefined ? undefined : connectionOptions(upstream.connection);
+  const headers: ResponseHeaders = {};
+  for (const name in upstream) {
+    if (hopByHop.has(name) || named?.has(name) || drop?.has(name)) continue;
+    headers[name] = upstream[name];
+  }
+  return headers;
 }

@@ -1,6 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
-import type { Readable } from 'node:stream';
 import type { Route } from '../policies/routes.ts';
 import {
   applySecurityHeaders,
@@ -11,9 +10,10 @@ import {
 import { type ResponseWatch, watchResponse } from './after-response.ts';
 import { type Arrival, receive, refusalFor } from './arrival.ts';
 import { checkBeforeForward, needsCheck } from './before-forward.ts';
-import { limitBody } from './body-limit.ts';
+import { whenBodyReady } from './body-limit.ts';
 import { admitOnConnection } from './connection-order.ts';
 import { type GuardRuntime, hostnameOf } from './context.ts';
+import type { ForwardResult } from './forward.ts';
 import { type Reply, sendReply } from './reply.ts';
 import { buildUpstreamHeaders } from './request-headers.ts';
 import { classifyForwardError } from './upstream-errors.ts';
@@ -47,7 +47,7 @@ export function createHttpHandler(runtime: GuardRuntime, listener: 'https' | 'ht
       clientIp: client.ip,
       path: arrival.rawPath,
     };
-    res.once('close', () => finish(runtime, listener, req, res, exchange));
+    res.on('close', () => finish(runtime, listener, req, res, exchange));
     if (runtime.closing) res.shouldKeepAlive = false;
 
     const refusal = refusalFor(req, arrival);
@@ -110,19 +110,13 @@ function forwardRequest(
     cspRequestHeader: plan.csp && nonce ? cspValue(plan.csp, nonce) : undefined,
   });
   const length = Number(req.headers['content-length'] ?? 0);
-  let body: Readable | Buffer | null = null;
-  if (inspected) {
-    headers['content-length'] = String(inspected.length);
-    body = inspected;
-  } else if (length > 0 || req.headers['transfer-encoding'] !== undefined) {
-    body = limitBody(req, route.maxBodyBytes, config.limits.bodyIdleTimeoutMs);
-  } else {
-    req.resume();
-  }
-  const hasBody = body !== null;
-
-  runtime.upstream.forward(req, res, headers, body, {
+  const streamed = !inspected && (length > 0 || req.headers['transfer-encoding'] !== undefined);
+  const hasBody = inspected !== undefined || streamed;
+  if (inspected) headers['content-length'] = String(inspected.length);
+  const hooks: ForwardResult = {
     clientIdleMs: config.limits.bodyIdleTimeoutMs,
+    // A watch sees the app's headers before the plan removes any.
+    dropHeaders: watch ? undefined : plan.remove,
     onHeaders(status, responseHeaders) {
       exchange.upstreamMs = performance.now() - exchange.startedAt;
       if (runtime.closing) res.shouldKeepAlive = false;
@@ -143,7 +137,20 @@ function forwardRequest(
       }
       sendReply(res, failure.reply, plan, requestId, hasBody);
     },
-  });
+  };
+
+  const { upstream } = runtime;
+  if (!streamed) {
+    if (!inspected) req.resume();
+    return upstream.forward(req, res, headers, inspected ?? null, hooks);
+  }
+  whenBodyReady(
+    req,
+    route.maxBodyBytes,
+    config.limits.bodyIdleTimeoutMs,
+    (body) => upstream.forward(req, res, headers, body, hooks),
+    (error) => hooks.onDone(error),
+  );
 }
 
 function redirectToHttps(

@@ -1,6 +1,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Readable } from 'node:stream';
+import { connect } from 'node:tls';
 import { request } from 'undici';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startOcommsDouble } from '../double/ocomms-double.ts';
@@ -132,6 +133,43 @@ describe('body limits', () => {
     expect(line?.status === 413 || line?.status === 499).toBe(true);
   });
 
+  it('refuses with 413 a chunked body that outgrows the limit after a pause', async () => {
+    const app = await withApp();
+    const guard = await withGuard(app.url, { limits: { maxBodyBytes: '1KiB' } });
+    const chunk = `320\r\n${'x'.repeat(800)}\r\n`;
+    const head = 'POST /api/echo?late HTTP/1.1\r\nHost: localhost\r\n';
+    const text = await sendInPieces(guard, [
+      `${head}Transfer-Encoding: chunked\r\n\r\n${chunk}`,
+      `${chunk}0\r\n\r\n`,
+    ]);
+    expect(text.startsWith('HTTP/1.1 413 ')).toBe(true);
+    expect(text).toContain('GUARD_ERR_BODY_TOO_LARGE');
+    const complete = app.requests.filter((entry) => entry.url.includes('late'));
+    for (const entry of complete) expect(entry.bodyBytes).toBeLessThanOrEqual(1024);
+  });
+
+  it('keeps the connection going when the app answers before reading the body', async () => {
+    const upstream = createServer((req, res) => {
+      if (req.url === '/early') res.writeHead(401, { 'content-length': '4' }).end('nope');
+      else res.end('next');
+    });
+    const guard = await withGuard(await listen(upstream));
+    const next = 'GET /next HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n';
+    const head = 'POST /early HTTP/1.1\r\nHost: localhost\r\n';
+    // Whole with its headers, and still arriving when the answer comes.
+    const whole = await sendInPieces(guard, [`${head}Content-Length: 4\r\n\r\nbody${next}`]);
+    const arriving = await sendInPieces(guard, [
+      `${head}Content-Length: 12\r\n\r\nbody`,
+      'body',
+      `body${next}`,
+    ]);
+    for (const text of [whole, arriving]) {
+      expect(text.match(/HTTP\/1\.1 \d{3}/g)).toEqual(['HTTP/1.1 401', 'HTTP/1.1 200']);
+      expect(text).toContain('nope');
+      expect(text).toContain('next');
+    }
+  });
+
   it('lets the attachment route take 25 MB while other routes keep the default', async () => {
     const app = await withApp();
     const guard = await withGuard(app.url);
@@ -142,6 +180,25 @@ describe('body limits', () => {
     expect(refused.status).toBe(413);
   });
 });
+
+// Writes each piece 300 ms after the previous one over one TLS connection and
+// collects everything until the guard closes it.
+function sendInPieces(guard: TestGuard, pieces: string[]): Promise<string> {
+  return new Promise<string>((resolve, reject) => {
+    const options = { host: '127.0.0.1', ca: guard.ca, servername: 'localhost' };
+    const socket = connect({ ...options, port: guard.guard.ports.https }, async () => {
+      for (const [index, piece] of pieces.entries()) {
+        if (index > 0) await new Promise((wait) => setTimeout(wait, 300));
+        if (socket.writable) socket.write(piece);
+      }
+    });
+    const chunks: Buffer[] = [];
+    socket.on('data', (data: Buffer) => chunks.push(data));
+    socket.on('error', reject);
+    socket.on('close', () => resolve(Buffer.concat(chunks).toString('latin1')));
+    setTimeout(() => socket.destroy(), 10_000).unref();
+  });
+}
 
 function listen(server: Server): Promise<string> {
   cleanups.push(

@@ -24,6 +24,26 @@ async function raw(lines: string[], body = ''): Promise<ReturnType<typeof parseR
   return parseResponses(text);
 }
 
+// Writes each piece after the previous one waited gapMs, then collects the
+// answer until the guard closes the connection.
+function sendInPieces(pieces: string[], gapMs: number): Promise<string> {
+  return new Promise<string>((resolve, reject) => {
+    const options = { host: '127.0.0.1', ca: guard.ca, servername: 'localhost' };
+    const socket = connect({ ...options, port: guard.guard.ports.https }, async () => {
+      for (const piece of pieces) {
+        if (!socket.writable) return;
+        socket.write(piece);
+        await new Promise((wait) => setTimeout(wait, gapMs));
+      }
+    });
+    const chunks: Buffer[] = [];
+    socket.on('data', (chunk: Buffer) => chunks.push(chunk));
+    socket.on('error', reject);
+    socket.on('close', () => resolve(Buffer.concat(chunks).toString('latin1')));
+    setTimeout(() => socket.destroy(), 10_000).unref();
+  });
+}
+
 function upstreamSaw(marker: string): boolean {
   return app.requests.some((entry) => entry.url.includes(marker));
 }
@@ -224,6 +244,15 @@ describe('malformed requests get a well-formed answer', () => {
     expect(response?.status).toBe(408);
     const stalled = app.requests.find((entry) => entry.url.includes('stall'));
     expect(stalled === undefined || stalled.bodyBytes < 100).toBe(true);
+  });
+
+  it('keeps a body that arrives slowly but never stalls for the idle timeout', async () => {
+    const head = 'POST /api/echo?steady HTTP/1.1\r\nHost: localhost\r\n';
+    const pieces = [`${head}Content-Length: 50\r\nConnection: close\r\n\r\n`];
+    for (let index = 0; index < 5; index += 1) pieces.push('0123456789');
+    const [response] = parseResponses(await sendInPieces(pieces, 250));
+    expect(response?.status).toBe(200);
+    expect(JSON.parse(response?.body ?? '{}')).toMatchObject({ bodyBytes: 50 });
   });
 
   it('keeps serving everyone else after all of the above', async () => {
