@@ -4,6 +4,10 @@ export type NormalisedTarget =
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
+// Segments of letters, digits and unreserved marks, none empty and none
+// starting with a dot: nothing below would change such a path but its case.
+const plainPath = /^(?:\/[A-Za-z0-9_~-][A-Za-z0-9._~-]*)+$/;
+
 // One spelling per handler, for matching only: the original target is what the
 // upstream receives. The app routes through the WHATWG URL parser, which turns
 // "\" into "/" and resolves "." and ".." (also when written %2e); duplicate
@@ -16,6 +20,9 @@ export function normaliseTarget(target: string): NormalisedTarget {
 
   const queryAt = target.indexOf('?');
   const rawPath = queryAt === -1 ? target : target.slice(0, queryAt);
+  if (plainPath.test(rawPath)) {
+    return { ok: true, path: rawPath.toLowerCase(), rawPath, hasQuery: queryAt !== -1 };
+  }
   const decoded = percentDecode(rawPath);
   if (decoded === undefined) return { ok: false, reason: 'invalid percent-encoding in path' };
   // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what it refuses
