@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
@@ -15,8 +15,17 @@ export type GuardProcess = {
   exited: Promise<number | null>;
 };
 
+export type SpawnOptions = {
+  /** Standard output goes to this file, as with a file in systemd, not a pipe. */
+  stdoutFile?: string;
+};
+
 // Runs the real command line as operators do, and waits for "guard started".
-export async function spawnGuard(upstreamUrl: string, extra: Record<string, unknown> = {}) {
+export async function spawnGuard(
+  upstreamUrl: string,
+  extra: Record<string, unknown> = {},
+  options: SpawnOptions = {},
+) {
   const dataDir = mkdtempSync(join(tmpdir(), 'guard-cli-'));
   const configPath = join(dataDir, 'config.yaml');
   const config = {
@@ -26,30 +35,44 @@ export async function spawnGuard(upstreamUrl: string, extra: Record<string, unkn
     ...extra,
   };
   writeFileSync(configPath, stringify(config));
+  const file = options.stdoutFile;
+  const fd = file === undefined ? undefined : openSync(file, 'w');
   const child = spawn(process.execPath, [cliPath, 'run', '--config', configPath], {
-    stdio: ['ignore', 'pipe', 'pipe'],
+    stdio: ['ignore', fd ?? 'pipe', 'pipe'],
   });
-  let output = '';
+  if (fd !== undefined) closeSync(fd);
+  let piped = '';
   child.stdout?.on('data', (chunk: Buffer) => {
-    output += chunk.toString('utf8');
+    piped += chunk.toString('utf8');
   });
   child.stderr?.on('data', (chunk: Buffer) => {
-    output += chunk.toString('utf8');
+    piped += chunk.toString('utf8');
   });
+  const output = () => (file === undefined ? piped : `${readFileSync(file, 'utf8')}${piped}`);
   const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
 
   const ports = await new Promise<GuardProcess['ports']>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`guard did not start:\n${output}`)), 15000);
+    const poll = file === undefined ? undefined : setInterval(() => look(), 50);
+    const timer = setTimeout(() => {
+      clearInterval(poll);
+      reject(new Error(`guard did not start:\n${output()}`));
+    }, 15000);
     const look = () => {
-      const line = output.split('\n').find((entry) => entry.includes('"guard started"'));
+      const line = output()
+        .split('\n')
+        .find((entry) => entry.includes('"guard started"'));
       if (!line) return;
       clearTimeout(timer);
+      clearInterval(poll);
       child.stdout?.off('data', look);
       resolve((JSON.parse(line) as { ports: GuardProcess['ports'] }).ports);
     };
     child.stdout?.on('data', look);
-    exited.then(() => reject(new Error(`guard exited early:\n${output}`)));
+    exited.then(() => {
+      clearInterval(poll);
+      reject(new Error(`guard exited early:\n${output()}`));
+    });
   });
-  const guard: GuardProcess = { child, ports, dataDir, output: () => output, exited };
+  const guard: GuardProcess = { child, ports, dataDir, output, exited };
   return guard;
 }
