@@ -16,10 +16,20 @@ export function whenBodyReady(
   refuse: (error: Error) => void,
 ): void {
   process.nextTick(() => {
-    if (!req.complete) return forward(limitBody(req, maxBytes, idleMs));
+    if (!hasArrived(req)) return forward(limitBody(req, maxBytes, idleMs));
     if (req.readableLength > maxBytes) return refuse(new BodyTooLargeError('body too large'));
     forward(req);
   });
+}
+
+// The parser may mark the message complete only on a later tick, but it never
+// delivers more than Content-Length: a declared body (without chunked framing)
+// is whole once that many bytes wait in the request.
+function hasArrived(req: IncomingMessage): boolean {
+  if (req.complete) return true;
+  const declared = req.headers['content-length'];
+  if (declared === undefined || req.headers['transfer-encoding'] !== undefined) return false;
+  return req.readableLength >= Number(declared);
 }
 
 // Counts the body as it streams to the upstream. Content-Length is checked
