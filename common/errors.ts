@@ -28,6 +28,13 @@ export const errorCodes = {
   GUARD_ERR_RATE_LIMITED: 'too many requests; try again later',
   GUARD_ERR_STORE_UNAVAILABLE: 'a required store is unavailable; try again shortly',
   GUARD_ERR_POLICY_FAILED: 'a security check could not be completed; try again shortly',
+  GUARD_ERR_ACME_ACCOUNT: 'the ACME account cannot be created or loaded',
+  GUARD_ERR_ACME_ORDER: 'the ACME server refused or failed a certificate order',
+  GUARD_ERR_ACME_CHALLENGE: 'the ACME server could not validate a challenge for a name',
+  GUARD_ERR_ACME_RATE_LIMITED: "the ACME server or the guard's own limit asks to wait",
+  GUARD_ERR_ACME_UNREACHABLE: 'the ACME directory cannot be reached',
+  GUARD_ERR_ACME_CHALLENGE_UNKNOWN: 'no ACME challenge is pending for this token and host',
+  GUARD_ERR_ACME_ADMIN: 'the certificate command cannot reach the running guard',
 } as const;
 
 export type ErrorCode = keyof typeof errorCodes;

@@ -83,11 +83,36 @@ export const routeSchema = z.strictObject({
   body: bodyRuleSchema.optional(),
 });
 
+const acmeChallenge = z.enum(['http-01', 'tls-alpn-01']);
+
+// Let's Encrypt by name, or any RFC 8555 directory (a private CA, Pebble).
+const directoryUrl = z.union([
+  z.enum(['letsencrypt', 'letsencrypt-staging']),
+  z.url({ protocol: /^https$/ }),
+]);
+
+const acmeSchema = z.strictObject({
+  directoryUrl: directoryUrl.default('letsencrypt'),
+  email: z.email().optional(),
+  acceptTermsOfService: z.boolean().default(false),
+  externalAccountBinding: z
+    .strictObject({ kid: z.string().min(1), hmacKey: z.string().min(1) })
+    .optional(),
+  challenges: z.array(acmeChallenge).min(1).default(['http-01', 'tls-alpn-01']),
+  caBundle: z.string().min(1).optional(),
+  keyType: z.enum(['ecdsa-p256', 'rsa-2048']).default('ecdsa-p256'),
+  certificates: z
+    .array(z.strictObject({ names: z.array(z.string().min(1)).min(1).max(100) }))
+    .min(1)
+    .optional(),
+});
+
 const tlsSchema = z.strictObject({
-  mode: z.enum(['internal', 'files']).default('internal'),
+  mode: z.enum(['internal', 'files', 'acme']).default('internal'),
   domains: z.array(z.string().min(1)).min(1).default(['localhost']),
   files: z.strictObject({ cert: z.string().min(1), key: z.string().min(1) }).optional(),
   leafValidityDays: z.number().int().min(1).max(397).default(30),
+  acme: acmeSchema.optional(),
 });
 
 export const configSchema = z
@@ -155,6 +180,14 @@ export const configSchema = z
         input: undefined,
       });
     }
+    if (config.tls.mode === 'acme' && !config.tls.acme?.acceptTermsOfService) {
+      context.addIssue({
+        code: 'custom',
+        path: ['tls', 'acme', 'acceptTermsOfService'],
+        message: 'tls.mode "acme" needs tls.acme.acceptTermsOfService: true (the CA\'s terms)',
+        input: config.tls.acme?.acceptTermsOfService,
+      });
+    }
   });
 
 export type Config = z.output<typeof configSchema>;
@@ -163,3 +196,4 @@ export type HeadersConfig = Config['headers'];
 export type HeaderSetting = z.output<typeof headerSetting>;
 export type CspSetting = z.output<typeof cspSetting>;
 export type RateLimitSettings = Config['rateLimitSettings'];
+export type AcmeConfig = z.output<typeof acmeSchema>;

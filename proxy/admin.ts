@@ -22,6 +22,9 @@ async function handleAdmin(runtime: GuardRuntime, req: IncomingMessage, res: Ser
   if (path === '/healthz') return json(res, 200, { status: 'ok' });
   if (path === '/readyz') {
     if (runtime.closing) return json(res, 503, { status: 'stopping' });
+    if (runtime.certificatesReady?.() === false) {
+      return json(res, 503, { status: 'certificates pending' });
+    }
     const reachable = await upstreamReachable(runtime.upstream.origin, 1000);
     // The store is reported, not required: every instance shares one Redis,
     // so failing readiness on it would take them all out of the balancer at

@@ -32,6 +32,8 @@ export type GuardRuntime = {
   /** The port browsers reach the HTTPS listener on, for redirects. */
   httpsPublicPort: number;
   closing: boolean;
+  /** False while an ACME certificate is still on order (readiness). */
+  readonly certificatesReady?: () => boolean;
 };
 
 // "Example.COM:8443" and "[::1]:8443" name the hosts example.com and ::1.

@@ -1,7 +1,9 @@
 import { readFileSync } from 'node:fs';
 import { createServer as createHttpServer, type Server } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
+import type { AcmeManager } from '../acme/acme-manager.ts';
 import { CertificateStore } from '../acme/cert-store.ts';
+import { withHttpChallenges } from '../acme/http-challenge.ts';
 import { createLogEvents } from '../audit/security-events.ts';
 import type { Logger } from '../common/log.ts';
 import type { Config } from '../config/schema.ts';
@@ -24,14 +26,27 @@ export type Guard = {
   readonly ports: { https: number; http?: number; admin?: number; dbTunnel?: number };
   readonly caCertPath: string | undefined;
   readonly runtime: GuardRuntime;
+  readonly acme: AcmeManager | undefined;
   reloadCertificates(): void;
   close(): Promise<void>;
 };
 
-export async function startGuard(config: Config, logger: Logger): Promise<Guard> {
+export type GuardOptions = { readonly now?: () => number };
+
+export async function startGuard(
+  config: Config,
+  logger: Logger,
+  options: GuardOptions = {},
+): Promise<Guard> {
   const metrics = createMetrics();
   const store = new CertificateStore();
-  const tlsSource = startTlsSource(config, store, logger.child({ component: 'tls' }));
+  const events = createLogEvents(logger.child({ component: 'audit' }));
+  const tlsSource = startTlsSource(config, store, logger.child({ component: 'tls' }), {
+    events,
+    registry: metrics.registry,
+    now: options.now,
+  });
+  const challenges = tlsSource.acme?.challenges;
   const fallback = store.fallback;
   if (!fallback) throw new Error('no certificate installed');
 
@@ -44,9 +59,10 @@ export async function startGuard(config: Config, logger: Logger): Promise<Guard>
     upstream: createUpstream(config.upstream, ca),
     metrics,
     logger: logger.child({ component: 'proxy' }),
-    events: createLogEvents(logger.child({ component: 'audit' })),
+    events,
     httpsPublicPort: 443,
     closing: false,
+    certificatesReady: tlsSource.acme?.ready,
   };
   const upgrades: UpgradeTracker = { connections: new Set() };
   const serverOptions = {
@@ -68,8 +84,12 @@ export async function startGuard(config: Config, logger: Logger): Promise<Guard>
       ...serverOptions,
       cert: fallback.pair.cert,
       key: fallback.pair.key,
-      ALPNProtocols: ['http/1.1'],
-      SNICallback: (name, done) => done(null, store.lookup(name)?.context),
+      // TLS-ALPN-01 (RFC 8737): validation handshakes ask for acme-tls/1.
+      ...(challenges
+        ? { ALPNCallback: challenges.selectProtocol.bind(challenges) }
+        : { ALPNProtocols: ['http/1.1'] }),
+      SNICallback: (name, done) =>
+        done(null, challenges?.contextForHandshake(name) ?? store.lookup(name)?.context),
     },
     handleHttps,
   );
@@ -101,7 +121,8 @@ export async function startGuard(config: Config, logger: Logger): Promise<Guard>
   runtime.httpsPublicPort = config.listen.publicHttpsPort ?? ports.https;
 
   if (config.listen.http !== false) {
-    const handlePlain = createHttpHandler(runtime, 'http');
+    const plain = createHttpHandler(runtime, 'http');
+    const handlePlain = challenges ? withHttpChallenges(runtime, challenges, plain) : plain;
     const http = createHttpServer(serverOptions, handlePlain);
     http.on('checkExpectation', handlePlain);
     http.maxHeadersCount = 0;
@@ -125,11 +146,13 @@ export async function startGuard(config: Config, logger: Logger): Promise<Guard>
     ports.dbTunnel = dbTunnel.port;
   }
   logger.info({ ports, upstream: runtime.upstream.origin.origin }, 'guard started');
+  tlsSource.acme?.start();
 
   return {
     ports,
     caCertPath: tlsSource.caCertPath,
     runtime,
+    acme: tlsSource.acme,
     reloadCertificates: () => tlsSource.reload(),
     // The app may need its database to finish in-flight requests, so the
     // tunnel closes after them.

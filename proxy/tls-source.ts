@@ -1,18 +1,43 @@
 import { resolve } from 'node:path';
+import type { Registry } from 'prom-client';
+import { type AcmeManager, createAcmeManager } from '../acme/acme-manager.ts';
 import type { CertificateStore } from '../acme/cert-store.ts';
 import { watchCertificateFiles } from '../acme/file-certs.ts';
 import { openInternalCa } from '../acme/internal-ca.ts';
+import type { SecurityEvents } from '../audit/security-events.ts';
 import { GuardError } from '../common/errors.ts';
 import type { Logger } from '../common/log.ts';
 import type { Config } from '../config/schema.ts';
 
-export type TlsSource = { readonly caCertPath?: string; reload(): void; close(): void };
+export type TlsSource = {
+  readonly caCertPath?: string;
+  readonly acme?: AcmeManager;
+  reload(): void;
+  close(): void;
+};
+
+export type TlsSourceContext = {
+  readonly events: SecurityEvents;
+  readonly registry?: Registry;
+  /** The clock certificate renewal reads (epoch ms). */
+  readonly now?: () => number;
+};
 
 const internalCheckMs = 12 * 3600 * 1000;
 
 // Fills the certificate store from the configured source and keeps it fresh.
-export function startTlsSource(config: Config, store: CertificateStore, logger: Logger): TlsSource {
+export function startTlsSource(
+  config: Config,
+  store: CertificateStore,
+  logger: Logger,
+  context: TlsSourceContext,
+): TlsSource {
   const { tls } = config;
+  if (tls.mode === 'acme') {
+    const { events, registry, now } = context;
+    const manager = createAcmeManager({ config, store, logger, events, registry, now });
+    return { acme: manager, reload: () => void manager.renew(false), close: manager.close };
+  }
   if (tls.mode === 'files' && tls.files) {
     const files = { cert: resolve(tls.files.cert), key: resolve(tls.files.key) };
     const watcher = watchCertificateFiles(files, store, logger);

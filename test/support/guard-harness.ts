@@ -6,7 +6,7 @@ import { Agent } from 'undici';
 import { stringify } from 'yaml';
 import { createLogger } from '../../common/log.ts';
 import { parseConfigText } from '../../config/load.ts';
-import { type Guard, startGuard } from '../../proxy/guard.ts';
+import { type Guard, type GuardOptions, startGuard } from '../../proxy/guard.ts';
 
 export type TestGuard = {
   guard: Guard;
@@ -30,6 +30,7 @@ export type TestGuard = {
 export async function startTestGuard(
   upstreamUrl: string,
   overrides: Record<string, unknown> = {},
+  options: GuardOptions = {},
 ): Promise<TestGuard> {
   const dataDir = mkdtempSync(join(tmpdir(), 'guard-test-'));
   const document = {
@@ -47,7 +48,7 @@ export async function startTestGuard(
       callback();
     },
   });
-  const guard = await startGuard(config, createLogger(config.log.level, sink));
+  const guard = await startGuard(config, createLogger(config.log.level, sink), options);
   const ca = guard.caCertPath ? readFileSync(guard.caCertPath) : Buffer.alloc(0);
   const agent = new Agent({ connect: { ca, servername: 'localhost' } });
 

@@ -1,0 +1,117 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { type TLSSocket, connect as tlsConnect } from 'node:tls';
+import { isGuardError } from '../../common/errors.ts';
+import type { GuardOptions } from '../../proxy/guard.ts';
+import { startOnSomePort } from './free-port-retry.ts';
+import { startTestGuard, type TestGuard } from './guard-harness.ts';
+import { type PebbleOptions, startTestPebble, type TestPebble } from './pebble-server.ts';
+
+export type AcmeFixtureOptions = Omit<PebbleOptions, 'httpPort' | 'tlsPort'>;
+
+export type AcmeFixture = {
+  readonly pebble: TestPebble;
+  /** One data directory for every guard this fixture starts (restarts reuse it). */
+  readonly dataDir: string;
+  readonly upstreamUrl: string;
+  /** Starts a guard on the ports Pebble validates, with tls.mode acme. */
+  startGuard(acme?: Record<string, unknown>, options?: GuardOptions): Promise<TestGuard>;
+  /** A TLS connection to the guard for `name`, verified against Pebble's root. */
+  connectTls(name: string): Promise<TLSSocket>;
+  close(): Promise<void>;
+};
+
+// Pebble must know the guard's ports before the guard starts (they are where
+// it validates), so the guard gets fixed random ports, kept across restarts.
+export async function startAcmeFixture(options: AcmeFixtureOptions = {}): Promise<AcmeFixture> {
+  const dataDir = mkdtempSync(join(tmpdir(), 'guard-acme-'));
+  const upstream = createServer((_req, res) => res.end('app'));
+  await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve));
+  const upstreamUrl = `http://127.0.0.1:${(upstream.address() as { port: number }).port}`;
+  const guards: TestGuard[] = [];
+  let ports = { http: 0, https: 0 };
+  let pebble: TestPebble | undefined;
+
+  const launch = async (acme: Record<string, unknown>, server: TestPebble, opts: GuardOptions) => {
+    const guard = await startTestGuard(
+      upstreamUrl,
+      {
+        dataDir,
+        listen: {
+          https: `127.0.0.1:${ports.https}`,
+          http: `127.0.0.1:${ports.http}`,
+          admin: '127.0.0.1:0',
+        },
+        tls: {
+          mode: 'acme',
+          domains: ['guard.test'],
+          acme: {
+            directoryUrl: server.directoryUrl,
+            caBundle: server.caBundlePath,
+            acceptTermsOfService: true,
+            email: 'ops@guard.test',
+            ...acme,
+          },
+        },
+      },
+      opts,
+    );
+    guards.push(guard);
+    return guard;
+  };
+
+  // The first guard decides the ports: when they are taken, Pebble is
+  // started again with other ones.
+  const startFirst = (acme: Record<string, unknown>, opts: GuardOptions) =>
+    startOnSomePort(async (port) => {
+      ports = { http: port, https: port + 1 };
+      const started = await startTestPebble({ ...options, httpPort: port, tlsPort: port + 1 });
+      try {
+        const guard = await launch(acme, started, opts);
+        pebble = started;
+        return guard;
+      } catch (error) {
+        await started.close();
+        if (isGuardError(error) && error.code === 'GUARD_ERR_LISTEN') return 'port-taken';
+        throw error;
+      }
+    });
+  const running = (): TestPebble => {
+    if (!pebble) throw new Error('start a guard first');
+    return pebble;
+  };
+
+  return {
+    get pebble() {
+      return running();
+    },
+    dataDir,
+    upstreamUrl,
+    startGuard: (acme = {}, opts = {}) =>
+      pebble ? launch(acme, pebble, opts) : startFirst(acme, opts),
+    async connectTls(name) {
+      const ca = await running().issuerRoot();
+      return new Promise((resolve, reject) => {
+        const socket = tlsConnect(
+          {
+            host: '127.0.0.1',
+            port: ports.https,
+            servername: name,
+            ca,
+            ALPNProtocols: ['http/1.1'],
+          },
+          () => resolve(socket),
+        );
+        socket.once('error', reject);
+      });
+    },
+    async close() {
+      for (const guard of guards) await guard.close().catch(() => undefined);
+      await pebble?.close();
+      await new Promise((resolve) => (upstream as Server).close(resolve));
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}

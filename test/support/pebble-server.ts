@@ -1,0 +1,156 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { request } from 'node:https';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startOnSomePort } from './free-port-retry.ts';
+import { createTestCa } from './test-ca.ts';
+
+export type PebbleOptions = {
+  /** The guard's plain-HTTP port: Pebble validates HTTP-01 there. */
+  httpPort: number;
+  /** The guard's HTTPS port: Pebble validates TLS-ALPN-01 there. */
+  tlsPort: number;
+  /** Lifetime of issued certificates (Pebble's default is five years). */
+  certificateValiditySeconds?: number;
+  /** Share of good nonces Pebble rejects, so that clients must retry. */
+  nonceRejectPercent?: number;
+};
+
+export type TestPebble = {
+  /** https://localhost:PORT/dir */
+  readonly directoryUrl: string;
+  /** The CA that signed Pebble's own HTTPS certificate (for the ACME client). */
+  readonly caBundlePath: string;
+  /** Pebble's root for the certificates it issues (changes with every start). */
+  issuerRoot(): Promise<string>;
+  /** Accounts Pebble created since it started, counted from its log. */
+  accountsCreated(): number;
+  /** Orders Pebble created since it started, counted from its log. */
+  ordersCreated(): number;
+  log(): string;
+  close(): Promise<void>;
+};
+
+// Let's Encrypt's test CA with its DNS companion: every name resolves to
+// 127.0.0.1, so Pebble really validates challenges against the guard's ports.
+export async function startTestPebble(options: PebbleOptions): Promise<TestPebble> {
+  const dir = mkdtempSync(join(tmpdir(), 'guard-pebble-'));
+  const ca = createTestCa('pebble-api-ca');
+  const leaf = ca.issue('localhost', ['localhost', '127.0.0.1']);
+
+  const dns = await startOnSomePort(async (port) => {
+    const managementPort = port + 1;
+    const args = ['-dns01', `127.0.0.1:${port}`, '-management', `127.0.0.1:${managementPort}`];
+    args.push('-http01', '', '-https01', '', '-tlsalpn01', '');
+    args.push('-defaultIPv4', '127.0.0.1', '-defaultIPv6', '');
+    const started = await launch('pebble-challtestsrv', args, {}, /Starting management server/);
+    return started === 'port-taken' ? started : { port, child: started };
+  });
+
+  const pebble = await startOnSomePort(async (port) => {
+    const config = {
+      pebble: {
+        listenAddress: `127.0.0.1:${port}`,
+        managementListenAddress: `127.0.0.1:${port + 1}`,
+        certificate: leaf.certPath,
+        privateKey: leaf.keyPath,
+        httpPort: options.httpPort,
+        tlsPort: options.tlsPort,
+        ocspResponderURL: '',
+        externalAccountBindingRequired: false,
+        ...(options.certificateValiditySeconds
+          ? { certificateValidityPeriod: options.certificateValiditySeconds }
+          : {}),
+      },
+    };
+    const configPath = join(dir, 'pebble.json');
+    writeFileSync(configPath, JSON.stringify(config));
+    const env = {
+      PEBBLE_VA_NOSLEEP: '1',
+      PEBBLE_WFE_NONCEREJECT: String(options.nonceRejectPercent ?? 10),
+      PEBBLE_AUTHZREUSE: '0',
+    };
+    const args = ['-config', configPath, '-dnsserver', `127.0.0.1:${dns.port}`];
+    const started = await launch('pebble', args, env, /ACME directory available/);
+    return started === 'port-taken' ? started : { port, child: started };
+  });
+
+  const caBundle = readFileSync(ca.certPath);
+  const output = () => (pebble.child as LaunchedChild).output;
+  return {
+    directoryUrl: `https://localhost:${pebble.port}/dir`,
+    caBundlePath: ca.certPath,
+    issuerRoot: () => fetchText(`https://localhost:${pebble.port + 1}/roots/0`, caBundle),
+    accountsCreated: () => count(output(), /There are now \d+ accounts in memory/g),
+    ordersCreated: () => count(output(), /There are now \d+ orders in the db/g),
+    log: output,
+    async close() {
+      await stop(pebble.child);
+      await stop(dns.child);
+      rmSync(dir, { recursive: true, force: true });
+      rmSync(ca.dir, { recursive: true, force: true });
+    },
+  };
+}
+
+type LaunchedChild = ChildProcess & { output: string };
+
+function launch(
+  command: string,
+  args: string[],
+  env: Record<string, string>,
+  ready: RegExp,
+): Promise<LaunchedChild | 'port-taken'> {
+  const child = spawn(command, args, {
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  }) as LaunchedChild;
+  child.output = '';
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`${command} did not start:\n${child.output}`));
+    }, 15000);
+    const collect = (chunk: Buffer) => {
+      child.output += chunk.toString('utf8');
+      if (ready.test(child.output)) {
+        clearTimeout(timer);
+        resolve(child);
+      }
+    };
+    child.stdout?.on('data', collect);
+    child.stderr?.on('data', collect);
+    child.once('exit', () => {
+      clearTimeout(timer);
+      if (/address already in use/i.test(child.output)) resolve('port-taken');
+      else reject(new Error(`${command} exited:\n${child.output}`));
+    });
+  });
+}
+
+async function stop(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  child.kill('SIGTERM');
+  await exited;
+}
+
+function count(text: string, pattern: RegExp): number {
+  return text.match(pattern)?.length ?? 0;
+}
+
+function fetchText(url: string, ca: Buffer): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const req = request(url, { ca }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => {
+        body += chunk;
+      });
+      res.on('end', () => resolve(body));
+    });
+    req.once('error', reject);
+    req.end();
+  });
+}
