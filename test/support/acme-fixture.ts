@@ -16,6 +16,10 @@ export type AcmeFixture = {
   /** One data directory for every guard this fixture starts (restarts reuse it). */
   readonly dataDir: string;
   readonly upstreamUrl: string;
+  /** Requests the app behind the guard has received. */
+  upstreamRequests(): number;
+  /** The guard's plain-HTTP and HTTPS ports (the ones Pebble validates). */
+  ports(): { http: number; https: number };
   /** Starts a guard on the ports Pebble validates, with tls.mode acme. */
   startGuard(acme?: Record<string, unknown>, options?: GuardOptions): Promise<TestGuard>;
   /** A TLS connection to the guard for `name`, verified against Pebble's root. */
@@ -27,7 +31,11 @@ export type AcmeFixture = {
 // it validates), so the guard gets fixed random ports, kept across restarts.
 export async function startAcmeFixture(options: AcmeFixtureOptions = {}): Promise<AcmeFixture> {
   const dataDir = mkdtempSync(join(tmpdir(), 'guard-acme-'));
-  const upstream = createServer((_req, res) => res.end('app'));
+  let upstreamRequests = 0;
+  const upstream = createServer((_req, res) => {
+    upstreamRequests += 1;
+    res.end('app');
+  });
   await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve));
   const upstreamUrl = `http://127.0.0.1:${(upstream.address() as { port: number }).port}`;
   const guards: TestGuard[] = [];
@@ -89,6 +97,8 @@ export async function startAcmeFixture(options: AcmeFixtureOptions = {}): Promis
     },
     dataDir,
     upstreamUrl,
+    upstreamRequests: () => upstreamRequests,
+    ports: () => ports,
     startGuard: (acme = {}, opts = {}) =>
       pebble ? launch(acme, pebble, opts) : startFirst(acme, opts),
     async connectTls(name) {

@@ -24,6 +24,10 @@ export type TestPebble = {
   readonly caBundlePath: string;
   /** Pebble's root for the certificates it issues (changes with every start). */
   issuerRoot(): Promise<string>;
+  /** Makes the DNS answer `address` for `host` (127.0.0.2: nothing listens, validation fails). */
+  setAddress(host: string, address: string): Promise<void>;
+  /** Back to the default answer, 127.0.0.1. */
+  clearAddress(host: string): Promise<void>;
   /** Accounts Pebble created since it started, counted from its log. */
   accountsCreated(): number;
   /** Orders Pebble created since it started, counted from its log. */
@@ -84,6 +88,8 @@ export async function startTestPebble(options: PebbleOptions): Promise<TestPebbl
     issuerRoot: () => fetchText(`https://localhost:${pebble.port + 1}/roots/0`, caBundle),
     accountsCreated: () => count(output(), /There are now \d+ accounts in memory/g),
     ordersCreated: () => count(output(), /There are now \d+ orders in the db/g),
+    setAddress: (host, address) => manage(dns.port + 1, '/add-a', { host, addresses: [address] }),
+    clearAddress: (host) => manage(dns.port + 1, '/clear-a', { host }),
     log: output,
     async close() {
       await stop(pebble.child);
@@ -138,6 +144,14 @@ async function stop(child: ChildProcess): Promise<void> {
 
 function count(text: string, pattern: RegExp): number {
   return text.match(pattern)?.length ?? 0;
+}
+
+async function manage(port: number, path: string, body: unknown): Promise<void> {
+  const response = await fetch(`http://127.0.0.1:${port}${path}`, {
+    method: 'POST',
+    body: JSON.stringify(body),
+  });
+  if (!response.ok) throw new Error(`challtestsrv ${path}: ${response.status}`);
 }
 
 function fetchText(url: string, ca: Buffer): Promise<string> {
