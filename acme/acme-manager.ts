@@ -73,7 +73,12 @@ export function createAcmeManager(options: AcmeManagerOptions) {
   const entries: Entry[] = groups.map((names) => {
     const id = certificateIdOf(names);
     const state = { ...storage.readState(id, names), names: [...names] };
-    return { id, names: [...names], state, installed: loadStored(id) };
+    const installed = loadStored(id);
+    // A lost state file must not mean "renew now": the lifetime says when.
+    if (installed && state.renewAt === undefined) {
+      state.renewAt = renewalTime(installed.notBefore, installed.notAfter);
+    }
+    return { id, names: [...names], state, installed };
   });
   if (!store.fallback) installInterim();
 

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { isGuardError } from '../common/errors.ts';
 import { ConfigError, formatProblems, loadConfigFile } from '../config/load.ts';
+import { listCertificates, renewCertificates } from './certs.ts';
 import { runGuard } from './run.ts';
 import { overrideEnv, overrideFlag, runtimeProblem } from './runtime.js';
 
@@ -10,6 +11,11 @@ const usage = `Usage: ocomms-guard <command> [options]
 Commands:
   run --config FILE     run the guard in front of the configured upstream
   check --config FILE   validate a configuration; prints every error, exit 1 if any
+  certs list --config FILE
+                        ACME certificates: names, issuer, expiry, next renewal, last error
+  certs renew [--force] --config FILE
+                        ask the running guard to renew due certificates now
+                        (--force: all of them, even when not due)
 
 Options:
   -c, --config FILE     the YAML configuration
@@ -37,7 +43,7 @@ export async function main(argv: string[]): Promise<number> {
     process.stdout.write(usage);
     return values.help || command === 'help' ? 0 : 2;
   }
-  if (command !== 'run' && command !== 'check') {
+  if (command !== 'run' && command !== 'check' && command !== 'certs') {
     process.stderr.write(`ocomms-guard: unknown command "${command}"\n\n${usage}`);
     return 2;
   }
@@ -46,6 +52,7 @@ export async function main(argv: string[]): Promise<number> {
     return 2;
   }
   if (command === 'check') return check(values.config);
+  if (command === 'certs') return certs(values.config, positionals[1], values.force === true);
 
   const problem = runtimeProblem(process.versions.node);
   const overridden = values[overrideFlag] || process.env[overrideEnv] === '1';
@@ -66,6 +73,7 @@ function parse(argv: string[]) {
       config: { type: 'string', short: 'c' },
       help: { type: 'boolean', short: 'h' },
       version: { type: 'boolean', short: 'v' },
+      force: { type: 'boolean' },
       [overrideFlag.slice(2)]: { type: 'boolean' },
     },
   });
@@ -82,6 +90,23 @@ function check(file: string): number {
     else throw error;
     return 1;
   }
+}
+
+async function certs(file: string, action: string | undefined, force: boolean) {
+  if (action !== 'list' && action !== 'renew') {
+    process.stderr.write(`ocomms-guard: certs needs "list" or "renew"\n\n${usage}`);
+    return 2;
+  }
+  let config: ReturnType<typeof loadConfigFile>['config'];
+  try {
+    config = loadConfigFile(file).config;
+  } catch (error) {
+    if (error instanceof ConfigError) process.stderr.write(`${formatProblems(error)}\n`);
+    else if (isGuardError(error)) process.stderr.write(`${error.code}: ${error.message}\n`);
+    else throw error;
+    return 1;
+  }
+  return action === 'list' ? listCertificates(config) : renewCertificates(config, force);
 }
 
 function version(): string {

@@ -1,5 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { connect } from 'node:net';
+import { handleCertificateAdmin } from '../acme/admin-certs.ts';
 import type { GuardRuntime } from './context.ts';
 
 // Operators' endpoints, on loopback by default: liveness, readiness (the
@@ -16,13 +17,16 @@ export function createAdminServer(runtime: GuardRuntime): Server {
 
 async function handleAdmin(runtime: GuardRuntime, req: IncomingMessage, res: ServerResponse) {
   const path = (req.url ?? '/').split('?')[0];
+  if (path === '/certs' || path === '/certs/renew') {
+    return handleCertificateAdmin(runtime.certificates, req, res);
+  }
   if (req.method !== 'GET' && req.method !== 'HEAD') {
     return json(res, 405, { code: 'GUARD_ERR_BAD_REQUEST', message: 'method not allowed' });
   }
   if (path === '/healthz') return json(res, 200, { status: 'ok' });
   if (path === '/readyz') {
     if (runtime.closing) return json(res, 503, { status: 'stopping' });
-    if (runtime.certificatesReady?.() === false) {
+    if (runtime.certificates?.ready() === false) {
       return json(res, 503, { status: 'certificates pending' });
     }
     const reachable = await upstreamReachable(runtime.upstream.origin, 1000);

@@ -1,4 +1,5 @@
 import type { BlockList } from 'node:net';
+import type { CertificateAdmin } from '../acme/admin-certs.ts';
 import type { SecurityEvents } from '../audit/security-events.ts';
 import type { Logger } from '../common/log.ts';
 import type { Config } from '../config/schema.ts';
@@ -32,8 +33,8 @@ export type GuardRuntime = {
   /** The port browsers reach the HTTPS listener on, for redirects. */
   httpsPublicPort: number;
   closing: boolean;
-  /** False while an ACME certificate is still on order (readiness). */
-  readonly certificatesReady?: () => boolean;
+  /** ACME certificates: readiness (none still on order), listing and renewal. */
+  readonly certificates?: CertificateAdmin;
 };
 
 // "Example.COM:8443" and "[::1]:8443" name the hosts example.com and ::1.

@@ -62,7 +62,7 @@ export async function startGuard(
     events,
     httpsPublicPort: 443,
     closing: false,
-    certificatesReady: tlsSource.acme?.ready,
+    certificates: tlsSource.acme,
   };
   const upgrades: UpgradeTracker = { connections: new Set() };
   const serverOptions = {
