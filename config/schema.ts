@@ -180,15 +180,47 @@ export const configSchema = z
         input: undefined,
       });
     }
-    if (config.tls.mode === 'acme' && !config.tls.acme?.acceptTermsOfService) {
-      context.addIssue({
-        code: 'custom',
-        path: ['tls', 'acme', 'acceptTermsOfService'],
-        message: 'tls.mode "acme" needs tls.acme.acceptTermsOfService: true (the CA\'s terms)',
-        input: config.tls.acme?.acceptTermsOfService,
-      });
-    }
+    if (config.tls.mode === 'acme') checkAcme(config, context);
   });
+
+type AcmeCheck = {
+  tls: z.output<typeof tlsSchema>;
+  listen: { http: string | false };
+};
+
+// What ACME can do here: HTTP-01 needs the plain-HTTP listener, and neither
+// challenge can prove a wildcard name (that takes DNS-01).
+function checkAcme(config: AcmeCheck, context: z.core.$RefinementCtx<unknown>): void {
+  const acme = config.tls.acme;
+  if (!acme?.acceptTermsOfService) {
+    context.addIssue({
+      code: 'custom',
+      path: ['tls', 'acme', 'acceptTermsOfService'],
+      message: 'tls.mode "acme" needs tls.acme.acceptTermsOfService: true (the CA\'s terms)',
+      input: acme?.acceptTermsOfService,
+    });
+    return;
+  }
+  const names = acme.certificates?.flatMap((entry) => entry.names) ?? config.tls.domains;
+  const wildcard = names.find((name) => name.includes('*'));
+  if (wildcard) {
+    context.addIssue({
+      code: 'custom',
+      path: ['tls', acme.certificates ? 'acme' : 'domains'],
+      message: 'wildcard names need the DNS-01 challenge, which the guard does not offer',
+      input: wildcard,
+    });
+  }
+  const usable = acme.challenges.filter((type) => type !== 'http-01' || config.listen.http);
+  if (usable.length === 0) {
+    context.addIssue({
+      code: 'custom',
+      path: ['tls', 'acme', 'challenges'],
+      message: 'http-01 needs listen.http; add tls-alpn-01 or turn the listener on',
+      input: acme.challenges,
+    });
+  }
+}
 
 export type Config = z.output<typeof configSchema>;
 export type RouteConfig = z.output<typeof routeSchema>;

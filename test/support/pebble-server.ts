@@ -15,6 +15,8 @@ export type PebbleOptions = {
   certificateValiditySeconds?: number;
   /** Share of good nonces Pebble rejects, so that clients must retry. */
   nonceRejectPercent?: number;
+  /** External account binding keys (kid to base64url HMAC key); required when given. */
+  externalAccountKeys?: Record<string, string>;
 };
 
 export type TestPebble = {
@@ -62,7 +64,8 @@ export async function startTestPebble(options: PebbleOptions): Promise<TestPebbl
         httpPort: options.httpPort,
         tlsPort: options.tlsPort,
         ocspResponderURL: '',
-        externalAccountBindingRequired: false,
+        externalAccountBindingRequired: options.externalAccountKeys !== undefined,
+        externalAccountMACKeys: options.externalAccountKeys ?? {},
         ...(options.certificateValiditySeconds
           ? { certificateValidityPeriod: options.certificateValiditySeconds }
           : {}),
