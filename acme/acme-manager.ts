@@ -13,6 +13,7 @@ import {
   trustForDirectory,
   watchAcmeProblems,
 } from './acme-problem.ts';
+import { reportFailed, reportIssued } from './acme-report.ts';
 import { AcmeStorage, type CertificateState, certificateIdOf } from './acme-storage.ts';
 import type { CertificateStore, InstalledCertificate } from './cert-store.ts';
 import { ChallengeResponder } from './challenges.ts';
@@ -60,7 +61,7 @@ export function directoryUrlOf(setting: AcmeConfig['directoryUrl']): string {
 export function createAcmeManager(options: AcmeManagerOptions) {
   const { config, store, events } = options;
   const settings = config.tls.acme as AcmeConfig;
-  const logger = options.logger.child({ component: 'acme' });
+  const logger = options.logger;
   const now = options.now ?? Date.now;
   const directoryUrl = directoryUrlOf(settings.directoryUrl);
   const storage = new AcmeStorage(resolve(config.dataDir), directoryUrl);
@@ -187,54 +188,21 @@ export function createAcmeManager(options: AcmeManagerOptions) {
   }
 
   function succeeded(entry: Entry, installed: Installed, renewing: boolean): void {
-    const type = renewing ? 'certificate.renewed' : 'certificate.issued';
     metrics.orders.inc({ result: renewing ? 'renewed' : 'issued' });
-    const renewAt = new Date(entry.state.renewAt ?? 0).toISOString();
-    logger.info(
-      { certificate: entry.id, names: entry.names, notAfter: installed.notAfter, renewAt },
-      renewing ? 'certificate renewed' : 'certificate issued',
-    );
-    events.emit({
-      type,
-      outcome: 'success',
-      details: {
-        certificate: entry.id,
-        names: entry.names.join(','),
-        issuer: installed.issuer,
-        notAfter: installed.notAfter.toISOString(),
-        fingerprint: installed.fingerprint,
-      },
-    });
+    reportIssued({ logger, events }, entry, installed, renewing);
   }
 
   function failed(entry: Entry, error: AcmeError): void {
-    const problemType = error.problem?.type;
     entry.state = recordFailure(entry.state, now(), error.problem?.retryAfterSeconds);
     entry.state.lastError = {
       code: error.code,
-      problemType,
+      problemType: error.problem?.type,
       detail: (error.problem?.detail ?? error.message).slice(0, 300),
       at: new Date(now()).toISOString(),
     };
     storage.writeState(entry.id, entry.state);
     metrics.orders.inc({ result: 'failed' });
-    const nextAttemptAt = new Date(entry.state.notBefore ?? now()).toISOString();
-    logger.error(
-      { certificate: entry.id, names: entry.names, code: error.code, problemType, nextAttemptAt },
-      'certificate order failed',
-    );
-    events.emit({
-      type: 'certificate.failed',
-      outcome: 'failure',
-      details: {
-        certificate: entry.id,
-        names: entry.names.join(','),
-        code: error.code,
-        problemType: problemType ?? null,
-        failures: entry.state.failures,
-        nextAttemptAt,
-      },
-    });
+    reportFailed({ logger, events }, entry, error, now());
   }
 
   async function check(force: boolean): Promise<CertificateStatus[]> {
@@ -255,7 +223,7 @@ export function createAcmeManager(options: AcmeManagerOptions) {
       const due = entry.installed ? (entry.state.renewAt ?? 0) : 0;
       next = Math.min(next, Math.max(due, entry.state.notBefore ?? 0));
     }
-    timer = setTimeout(() => void run(false), Math.max(next - now(), 1000));
+    timer = setTimeout(() => void runLogged(), Math.max(next - now(), 1000));
     timer.unref();
   }
 
@@ -265,6 +233,18 @@ export function createAcmeManager(options: AcmeManagerOptions) {
     const next = previous.then(() => check(force));
     running = next.catch(() => []);
     return next;
+  }
+
+  // A check that throws (the data directory unwritable, say) is logged and
+  // tried again at the next routine check, never an unhandled rejection.
+  function runLogged(): Promise<unknown> {
+    return run(false).catch((error: unknown) => {
+      logger.error({ code: (error as AcmeError).code ?? 'unknown' }, 'certificate check failed');
+      if (!closed) {
+        timer = setTimeout(() => void runLogged(), checkDelayMs());
+        timer.unref();
+      }
+    });
   }
 
   function status(): CertificateStatus[] {
@@ -283,9 +263,9 @@ export function createAcmeManager(options: AcmeManagerOptions) {
   return {
     challenges,
     storage,
-    /** Every configured certificate has been issued by the CA (none interim). */
-    ready: () => entries.every((entry) => entry.installed !== undefined),
-    start: () => void run(false),
+    /** Every configured certificate is issued by the CA (none interim) and unexpired. */
+    ready: () => entries.every((entry) => (entry.installed?.notAfter.getTime() ?? 0) > now()),
+    start: () => void runLogged(),
     renew: (force: boolean) => run(force),
     status,
     close(): void {

@@ -29,11 +29,11 @@ async function cli(args: string[]) {
   }
 }
 
-describe('ocomms-guard certs', () => {
+describe('ocomms-guard certs', { timeout: 120_000 }, () => {
   it('lists the certificates and renews them on demand in the running guard', async () => {
     fixture = await startAcmeFixture();
     const first = await fixture.startGuard();
-    await waitFor(() => first.guard.acme?.ready() === true, 20_000);
+    await fixture.waitReady(first);
     await first.close();
 
     const { pebble, dataDir } = fixture;
@@ -79,7 +79,7 @@ describe('ocomms-guard certs', () => {
     expect(forced.stdout).toContain('guard.test');
     expect(fixture.pebble.ordersCreated()).toBe(2);
     const output = () => spawned?.output() ?? '';
-    await waitFor(() => output().includes('"type":"certificate.renewed"'), 10_000);
+    await waitFor(() => output().includes('"type":"certificate.renewed"'), 60_000);
     const after = await cli(['certs', 'list', '--config', configPath]);
     expect(after.stdout).not.toContain(notAfter ?? 'none');
   });

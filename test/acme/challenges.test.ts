@@ -3,7 +3,6 @@ import { connect as tlsConnect } from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type AcmeFixture, startAcmeFixture } from '../support/acme-fixture.ts';
 import type { TestGuard } from '../support/guard-harness.ts';
-import { waitFor } from '../support/wait-for.ts';
 
 let fixture: AcmeFixture;
 let guard: TestGuard;
@@ -12,7 +11,7 @@ const token = 'Xk1s0aH9c2TtQm3bRZyPq7vN4wLd8eF0';
 beforeAll(async () => {
   fixture = await startAcmeFixture();
   guard = await fixture.startGuard({ challenges: ['http-01'] });
-  await waitFor(() => guard.guard.acme?.ready() === true, 20_000);
+  await fixture.waitReady(guard);
 });
 afterAll(() => fixture.close());
 
@@ -36,7 +35,7 @@ function get(path: string, host: string, method = 'GET') {
   });
 }
 
-describe('acme challenges answered by the guard', () => {
+describe('acme challenges answered by the guard', { timeout: 60_000 }, () => {
   it('removed every token once validation was over', () => {
     expect(guard.guard.acme?.challenges.pending).toBe(0);
   });

@@ -2,7 +2,6 @@ import { statSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type AcmeFixture, startAcmeFixture } from '../support/acme-fixture.ts';
 import type { TestGuard } from '../support/guard-harness.ts';
-import { waitFor } from '../support/wait-for.ts';
 
 let fixture: AcmeFixture | undefined;
 afterEach(async () => {
@@ -22,7 +21,7 @@ function issued(guard: TestGuard) {
   return guard.logs.filter((line) => line.msg === 'certificate issued');
 }
 
-describe('acme issuance against Pebble', () => {
+describe('acme issuance against Pebble', { timeout: 120_000 }, () => {
   it('issues by HTTP-01 at start and serves it, verified against the CA', async () => {
     fixture = await startAcmeFixture();
     const guard = await fixture.startGuard({ challenges: ['http-01'] });
@@ -30,7 +29,7 @@ describe('acme issuance against Pebble', () => {
     expect(ready.status).toBe(503);
     expect(await ready.json()).toEqual({ status: 'certificates pending' });
 
-    await waitFor(() => guard.guard.acme?.ready() === true, 20_000);
+    await fixture.waitReady(guard);
     const certificate = await servedCertificate(fixture, 'guard.test');
     expect(certificate.subjectAltName).toBe('DNS:guard.test');
     expect(certificate.issuer).toMatch(/Pebble Intermediate CA/);
@@ -57,7 +56,7 @@ describe('acme issuance against Pebble', () => {
       challenges: ['tls-alpn-01'],
       certificates: [{ names: ['guard.test', 'www.guard.test'] }, { names: ['chat.test'] }],
     });
-    await waitFor(() => guard.guard.acme?.ready() === true, 30_000);
+    await fixture.waitReady(guard);
 
     const first = await servedCertificate(fixture, 'www.guard.test');
     expect(first.subjectAltName).toBe('DNS:guard.test, DNS:www.guard.test');

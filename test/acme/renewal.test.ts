@@ -38,12 +38,12 @@ function requestOver(socket: import('node:tls').TLSSocket): Promise<string> {
   });
 }
 
-describe('acme renewal, restart and failures against Pebble', () => {
+describe('acme renewal, restart and failures against Pebble', { timeout: 120_000 }, () => {
   it('renews at a third of the real lifetime and swaps without dropping connections', async () => {
     fixture = await startAcmeFixture({ certificateValiditySeconds: 3 * 24 * 3600 });
     let offsetMs = 0;
     const guard = await fixture.startGuard({}, { now: () => Date.now() + offsetMs });
-    await waitFor(() => guard.guard.acme?.ready() === true, 20_000);
+    await fixture.waitReady(guard);
     const [status] = guard.guard.acme?.status() ?? [];
     const notAfter = Date.parse(status?.notAfter ?? '');
     const renewAt = Date.parse(status?.renewAt ?? '');
@@ -72,16 +72,16 @@ describe('acme renewal, restart and failures against Pebble', () => {
   it('renews a short-lived certificate by its own timer', async () => {
     fixture = await startAcmeFixture({ certificateValiditySeconds: 9 });
     const guard = await fixture.startGuard();
-    await waitFor(() => eventsOf(guard, 'certificate.issued').length === 1, 20_000);
+    await waitFor(() => eventsOf(guard, 'certificate.issued').length === 1, 60_000);
     const first = await fingerprintServed(fixture, 'guard.test');
-    await waitFor(() => eventsOf(guard, 'certificate.renewed').length >= 1, 30_000);
+    await waitFor(() => eventsOf(guard, 'certificate.renewed').length >= 1, 60_000);
     expect(await fingerprintServed(fixture, 'guard.test')).not.toBe(first);
   });
 
   it('reuses the account and the certificate after a restart', async () => {
     fixture = await startAcmeFixture();
     const first = await fixture.startGuard();
-    await waitFor(() => first.guard.acme?.ready() === true, 20_000);
+    await fixture.waitReady(first);
     const served = await fingerprintServed(fixture, 'guard.test');
     await first.close();
 
@@ -97,7 +97,7 @@ describe('acme renewal, restart and failures against Pebble', () => {
   it('replaces an order the CA no longer knows, without an error loop', async () => {
     fixture = await startAcmeFixture();
     const first = await fixture.startGuard();
-    await waitFor(() => first.guard.acme?.ready() === true, 20_000);
+    await fixture.waitReady(first);
     const storage = first.guard.acme?.storage;
     await first.close();
     const files = storage?.filesFor('guard.test');
@@ -110,7 +110,7 @@ describe('acme renewal, restart and failures against Pebble', () => {
     writeFileSync(files.state, JSON.stringify(state));
 
     const second = await fixture.startGuard();
-    await waitFor(() => second.guard.acme?.ready() === true, 20_000);
+    await fixture.waitReady(second);
     expect(second.logs.some((line) => line.msg === 'acme order not resumable')).toBe(true);
     expect(eventsOf(second, 'certificate.failed')).toHaveLength(0);
     expect(fixture.pebble.ordersCreated()).toBe(2);
@@ -124,7 +124,7 @@ describe('acme renewal, restart and failures against Pebble', () => {
       { challenges: ['http-01'] },
       { now: () => Date.now() + offsetMs },
     );
-    await waitFor(() => guard.guard.acme?.ready() === true, 20_000);
+    await fixture.waitReady(guard);
     const served = await fingerprintServed(fixture, 'guard.test');
     const orders = fixture.pebble.ordersCreated();
 
@@ -162,7 +162,7 @@ describe('acme renewal, restart and failures against Pebble', () => {
   it('keeps forced attempts under the hourly cap of failed validations', async () => {
     fixture = await startAcmeFixture();
     const guard = await fixture.startGuard();
-    await waitFor(() => guard.guard.acme?.ready() === true, 20_000);
+    await fixture.waitReady(guard);
     const served = await fingerprintServed(fixture, 'guard.test');
     await fixture.pebble.setAddress('guard.test', '127.0.0.2');
     for (let attempt = 0; attempt < 5; attempt += 1) await guard.guard.acme?.renew(true);

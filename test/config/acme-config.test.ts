@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, formatProblems, parseConfigText } from '../../config/load.ts';
 
@@ -47,5 +48,22 @@ describe('tls.mode acme configuration', () => {
     const bad = `tls: { mode: acme, acme: { acceptTermsOfService: true, directoryUrl: "\${EAB_KEY}" } }\n`;
     const shown = refusal(bad, { EAB_KEY: 'c2VjcmV0LWhtYWMta2V5' });
     expect(shown).not.toContain('c2VjcmV0LWhtYWMta2V5');
+  });
+
+  it('accepts the commented acme block of config.example.yaml once uncommented', () => {
+    const example = readFileSync(new URL('../../config.example.yaml', import.meta.url), 'utf8');
+    const lines = example.split('\n');
+    const start = lines.indexOf('  # acme:');
+    let end = start;
+    while (lines[end]?.startsWith('  # ')) end += 1;
+    const enabled = lines.map((line, index) => {
+      if (line === '  mode: internal') return '  mode: acme';
+      if (index < start || index >= end) return line;
+      if (/caBundle|externalAccountBinding/.test(line)) return '';
+      return `  ${line.slice(4)}`;
+    });
+    const config = parseConfigText(enabled.join('\n'), 'config.example.yaml');
+    expect(config.tls.mode).toBe('acme');
+    expect(config.tls.acme?.certificates).toHaveLength(2);
   });
 });

@@ -1,7 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { afterAll, describe, expect, it } from 'vitest';
 import { type AcmeFixture, startAcmeFixture } from '../support/acme-fixture.ts';
-import { waitFor } from '../support/wait-for.ts';
 
 const hmacKey = 'zWNDZM6eQGHWpSRTPal5eIUYFTu7EajVIoguysqZ9wG44nMEtx3MUAsUDkMTQ12W';
 let fixture: AcmeFixture | undefined;
@@ -12,13 +11,13 @@ function keyBody(pem: string): string {
   return body.replace(/\n/g, '').slice(0, 40);
 }
 
-describe('acme secrets', () => {
+describe('acme secrets', { timeout: 120_000 }, () => {
   it('binds the account with the external account key and logs no key at all', async () => {
     fixture = await startAcmeFixture({ externalAccountKeys: { 'kid-1': hmacKey } });
     const guard = await fixture.startGuard({
       externalAccountBinding: { kid: 'kid-1', hmacKey },
     });
-    await waitFor(() => guard.guard.acme?.ready() === true, 20_000);
+    await fixture.waitReady(guard);
 
     const storage = guard.guard.acme?.storage;
     const accountKey = readFileSync(storage?.accountKeyPath ?? '', 'utf8');

@@ -8,6 +8,7 @@ import type { GuardOptions } from '../../proxy/guard.ts';
 import { startOnSomePort } from './free-port-retry.ts';
 import { startTestGuard, type TestGuard } from './guard-harness.ts';
 import { type PebbleOptions, startTestPebble, type TestPebble } from './pebble-server.ts';
+import { waitFor } from './wait-for.ts';
 
 export type AcmeFixtureOptions = Omit<PebbleOptions, 'httpPort' | 'tlsPort'>;
 
@@ -22,6 +23,8 @@ export type AcmeFixture = {
   ports(): { http: number; https: number };
   /** Starts a guard on the ports Pebble validates, with tls.mode acme. */
   startGuard(acme?: Record<string, unknown>, options?: GuardOptions): Promise<TestGuard>;
+  /** Waits until every certificate of the guard is issued; on timeout, shows its ACME log. */
+  waitReady(guard: TestGuard, timeoutMs?: number): Promise<void>;
   /** A TLS connection to the guard for `name`, verified against Pebble's root. */
   connectTls(name: string): Promise<TLSSocket>;
   close(): Promise<void>;
@@ -101,6 +104,17 @@ export async function startAcmeFixture(options: AcmeFixtureOptions = {}): Promis
     ports: () => ports,
     startGuard: (acme = {}, opts = {}) =>
       pebble ? launch(acme, pebble, opts) : startFirst(acme, opts),
+    waitReady: (guard, timeoutMs = 60_000) =>
+      waitFor(
+        () => guard.guard.acme?.ready() === true,
+        timeoutMs,
+        100,
+        () =>
+          guard.logs
+            .filter((line) => line.component === 'tls')
+            .map((line) => JSON.stringify(line))
+            .join('\n'),
+      ),
     async connectTls(name) {
       const ca = await running().issuerRoot();
       return new Promise((resolve, reject) => {
