@@ -2,7 +2,7 @@ import { createSecureContext, type SecureContext } from 'node:tls';
 
 const acmeTlsProtocol = 'acme-tls/1';
 
-type AlpnChoice = { servername: string; protocols: readonly string[] };
+type AlpnChoice = { servername?: string; protocols: readonly string[] };
 
 // The challenges currently offered to the CA: HTTP-01 key authorizations by
 // token and host, TLS-ALPN-01 certificates by name (RFC 8737). Entries live
@@ -44,8 +44,9 @@ export class ChallengeResponder {
   selectProtocol({ servername, protocols }: AlpnChoice): string | undefined {
     this.#acmeTlsName = undefined;
     if (protocols.includes(acmeTlsProtocol)) {
-      const name = servername.toLowerCase();
-      if (!this.#alpn.has(name)) return undefined;
+      // RFC 8737 section 3: a validation handshake always names the host.
+      const name = servername?.toLowerCase();
+      if (!name || !this.#alpn.has(name)) return undefined;
       this.#acmeTlsName = name;
       return acmeTlsProtocol;
     }

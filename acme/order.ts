@@ -39,9 +39,7 @@ export async function orderCertificate(
     key = await createKey(context.keyType);
     context.storage.writePendingKey(id, key);
     const identifiers = names.map((value) => ({ type: 'dns' as const, value }));
-    // RFC 9773 section 5: "replaces" names the certificate this one renews.
-    const request = { identifiers, ...(replaces ? { replaces } : {}) };
-    order = await step('GUARD_ERR_ACME_ORDER', () => context.client.createOrder(request));
+    order = await placeOrder(context.client, identifiers, replaces);
     state.pendingOrderUrl = order.url;
     context.storage.writeState(id, state);
   }
@@ -55,6 +53,24 @@ export async function orderCertificate(
   const finalized = order;
   const cert = await step('GUARD_ERR_ACME_ORDER', () => context.client.getCertificate(finalized));
   return { cert, key };
+}
+
+// RFC 9773 section 5: "replaces" names the certificate this one renews. A CA
+// that says it was replaced already gets the order without it.
+async function placeOrder(
+  client: acme.Client,
+  identifiers: { type: 'dns'; value: string }[],
+  replaces: string | undefined,
+): Promise<Order> {
+  try {
+    return await step('GUARD_ERR_ACME_ORDER', () =>
+      client.createOrder({ identifiers, ...(replaces ? { replaces } : {}) }),
+    );
+  } catch (error) {
+    const type = (error as AcmeError).problem?.type ?? '';
+    if (!replaces || !type.endsWith(':alreadyReplaced')) throw error;
+    return step('GUARD_ERR_ACME_ORDER', () => client.createOrder({ identifiers }));
+  }
 }
 
 async function resumeOrder(

@@ -88,5 +88,19 @@ describe('acme challenges answered by the guard', { timeout: 60_000 }, () => {
       socket.once('error', (error: NodeJS.ErrnoException) => resolve(error.code ?? 'error'));
     });
     expect(outcome).toMatch(/ALPN|NO_APPLICATION_PROTOCOL/);
+    const withoutName = await new Promise<string>((resolve) => {
+      const socket = tlsConnect({
+        host: '127.0.0.1',
+        port: fixture.ports().https,
+        ca,
+        ALPNProtocols: ['acme-tls/1'],
+      });
+      socket.once('secureConnect', () => {
+        resolve('connected');
+        socket.destroy();
+      });
+      socket.once('error', (error: NodeJS.ErrnoException) => resolve(error.code ?? 'error'));
+    });
+    expect(withoutName).toMatch(/NO_APPLICATION_PROTOCOL|ECONNRESET/);
   });
 });

@@ -33,6 +33,7 @@ describe('acme issuance against Pebble', { timeout: 120_000 }, () => {
     const certificate = await servedCertificate(fixture, 'guard.test');
     expect(certificate.subjectAltName).toBe('DNS:guard.test');
     expect(certificate.issuer).toMatch(/Pebble Intermediate CA/);
+    expect(certificate.publicKey.asymmetricKeyType).toBe('ec');
     expect(guard.logs.some((line) => line.challenge === 'http-01')).toBe(true);
     expect((await fetch(`${guard.adminUrl}/readyz`)).status).toBe(200);
 
@@ -50,16 +51,18 @@ describe('acme issuance against Pebble', { timeout: 120_000 }, () => {
     expect(metrics).toMatch(/guard_certificate_expiry_seconds\{certificate="guard.test"\} \d+/);
   });
 
-  it('issues by TLS-ALPN-01, several names and several certificates', async () => {
+  it('issues by TLS-ALPN-01, several names, several certificates, RSA keys', async () => {
     fixture = await startAcmeFixture();
     const guard = await fixture.startGuard({
       challenges: ['tls-alpn-01'],
+      keyType: 'rsa-2048',
       certificates: [{ names: ['guard.test', 'www.guard.test'] }, { names: ['chat.test'] }],
     });
     await fixture.waitReady(guard);
 
     const first = await servedCertificate(fixture, 'www.guard.test');
     expect(first.subjectAltName).toBe('DNS:guard.test, DNS:www.guard.test');
+    expect(first.publicKey.asymmetricKeyDetails?.modulusLength).toBe(2048);
     const second = await servedCertificate(fixture, 'chat.test');
     expect(second.subjectAltName).toBe('DNS:chat.test');
     expect(issued(guard)).toHaveLength(2);

@@ -1,4 +1,5 @@
 import { readFileSync, writeFileSync } from 'node:fs';
+import acme from 'acme-client';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type AcmeFixture, startAcmeFixture } from '../support/acme-fixture.ts';
 import type { TestGuard } from '../support/guard-harness.ts';
@@ -92,6 +93,35 @@ describe('acme renewal, restart and failures against Pebble', { timeout: 120_000
     expect(fixture.pebble.accountsCreated()).toBe(1);
     expect(fixture.pebble.ordersCreated()).toBe(1);
     expect(second.logs.some((line) => line.msg === 'acme account registered')).toBe(false);
+  });
+
+  it('resumes an order placed before a stop instead of placing another', async () => {
+    fixture = await startAcmeFixture();
+    const first = await fixture.startGuard();
+    await fixture.waitReady(first);
+    const storage = first.guard.acme?.storage;
+    await first.close();
+    if (!storage) throw new Error('no storage');
+    const files = storage.filesFor('guard.test');
+    // What a stop between "order placed" and "certificate installed" leaves.
+    const account = storage.readAccount();
+    const client = new acme.Client({
+      directoryUrl: fixture.pebble.directoryUrl,
+      accountKey: storage.readAccountKey() ?? '',
+      accountUrl: account?.url ?? '',
+    });
+    const order = await client.createOrder({ identifiers: [{ type: 'dns', value: 'guard.test' }] });
+    storage.writePendingKey('guard.test', await acme.crypto.createPrivateEcdsaKey());
+    const state = JSON.parse(readFileSync(files.state, 'utf8')) as Record<string, unknown>;
+    writeFileSync(files.state, JSON.stringify({ ...state, pendingOrderUrl: order.url }));
+    writeFileSync(files.bundle, '');
+    expect(fixture.pebble.ordersCreated()).toBe(2);
+
+    const second = await fixture.startGuard();
+    await fixture.waitReady(second);
+    expect(second.logs.some((line) => line.msg === 'acme order resumed')).toBe(true);
+    expect(fixture.pebble.ordersCreated()).toBe(2);
+    expect(eventsOf(second, 'certificate.issued')).toHaveLength(1);
   });
 
   it('replaces an order the CA no longer knows, without an error loop', async () => {
