@@ -11,8 +11,8 @@ const token = 'Xk1s0aH9c2TtQm3bRZyPq7vN4wLd8eF0';
 beforeAll(async () => {
   fixture = await startAcmeFixture();
   guard = await fixture.startGuard({ challenges: ['http-01'] });
-  await fixture.waitReady(guard);
-});
+  await fixture.waitReady(guard, 100_000);
+}, 120_000);
 afterAll(() => fixture.close());
 
 function get(path: string, host: string, method = 'GET') {

@@ -1,4 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
+import { Resolver } from 'node:dns/promises';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:https';
 import { tmpdir } from 'node:os';
@@ -51,7 +52,12 @@ export async function startTestPebble(options: PebbleOptions): Promise<TestPebbl
     args.push('-http01', '', '-https01', '', '-tlsalpn01', '');
     args.push('-defaultIPv4', '127.0.0.1', '-defaultIPv6', '');
     const started = await launch('pebble-challtestsrv', args, {}, /Starting management server/);
-    return started === 'port-taken' ? started : { port, child: started };
+    if (started === 'port-taken') return started;
+    // challtestsrv keeps running when its UDP port is taken, answering nothing:
+    // only a real answer proves the DNS server is up.
+    if (await answersDns(port)) return { port, child: started };
+    await stop(started);
+    return 'port-taken';
   });
 
   const pebble = await startOnSomePort(async (port) => {
@@ -123,10 +129,11 @@ function launch(
     }, 15000);
     const collect = (chunk: Buffer) => {
       child.output += chunk.toString('utf8');
-      if (ready.test(child.output)) {
-        clearTimeout(timer);
-        resolve(child);
-      }
+      if (!ready.test(child.output)) return;
+      clearTimeout(timer);
+      if (!/address already in use/i.test(child.output)) return resolve(child);
+      child.kill('SIGKILL');
+      resolve('port-taken');
     };
     child.stdout?.on('data', collect);
     child.stderr?.on('data', collect);
@@ -136,6 +143,16 @@ function launch(
       else reject(new Error(`${command} exited:\n${child.output}`));
     });
   });
+}
+
+async function answersDns(port: number): Promise<boolean> {
+  const resolver = new Resolver({ timeout: 1000, tries: 3 });
+  resolver.setServers([`127.0.0.1:${port}`]);
+  try {
+    return (await resolver.resolve4('probe.guard.test')).includes('127.0.0.1');
+  } catch {
+    return false;
+  }
 }
 
 async function stop(child: ChildProcess): Promise<void> {
