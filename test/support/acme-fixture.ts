@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { type TLSSocket, connect as tlsConnect } from 'node:tls';
 import { isGuardError } from '../../common/errors.ts';
 import type { GuardOptions } from '../../proxy/guard.ts';
-import { startOnSomePort } from './free-port-retry.ts';
+import { lowRange, startOnSomePort } from './free-port-retry.ts';
 import { startTestGuard, type TestGuard } from './guard-harness.ts';
 import { type PebbleOptions, startTestPebble, type TestPebble } from './pebble-server.ts';
 import { waitFor } from './wait-for.ts';
@@ -76,19 +76,23 @@ export async function startAcmeFixture(options: AcmeFixtureOptions = {}): Promis
   // The first guard decides the ports: when they are taken, Pebble is
   // started again with other ones.
   const startFirst = (acme: Record<string, unknown>, opts: GuardOptions) =>
-    startOnSomePort(async (port) => {
-      ports = { http: port, https: port + 1 };
-      const started = await startTestPebble({ ...options, httpPort: port, tlsPort: port + 1 });
-      try {
-        const guard = await launch(acme, started, opts);
-        pebble = started;
-        return guard;
-      } catch (error) {
-        await started.close();
-        if (isGuardError(error) && error.code === 'GUARD_ERR_LISTEN') return 'port-taken';
-        throw error;
-      }
-    });
+    startOnSomePort(
+      async (port) => {
+        ports = { http: port, https: port + 1 };
+        const started = await startTestPebble({ ...options, httpPort: port, tlsPort: port + 1 });
+        try {
+          const guard = await launch(acme, started, opts);
+          pebble = started;
+          return guard;
+        } catch (error) {
+          await started.close();
+          if (isGuardError(error) && error.code === 'GUARD_ERR_LISTEN') return 'port-taken';
+          throw error;
+        }
+      },
+      20,
+      lowRange,
+    );
   const running = (): TestPebble => {
     if (!pebble) throw new Error('start a guard first');
     return pebble;
