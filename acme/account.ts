@@ -1,6 +1,6 @@
 import acme from 'acme-client';
 import type { Logger } from '../common/log.ts';
-import { toAcmeError } from './acme-problem.ts';
+import { withNetworkRetry } from './acme-problem.ts';
 import type { AcmeStorage } from './acme-storage.ts';
 
 export type AccountOptions = {
@@ -49,11 +49,9 @@ export async function openAccount(
       ? { externalAccountBinding: options.externalAccountBinding }
       : {}),
   });
-  try {
-    await client.createAccount({ termsOfServiceAgreed: true, contact });
-  } catch (error) {
-    throw toAcmeError(error, 'GUARD_ERR_ACME_ACCOUNT');
-  }
+  await withNetworkRetry('GUARD_ERR_ACME_ACCOUNT', () =>
+    client.createAccount({ termsOfServiceAgreed: true, contact }),
+  );
   const url = client.getAccountUrl();
   storage.writeAccount({ url, directoryUrl: options.directoryUrl, contact });
   logger.info({ account: url }, 'acme account registered');
@@ -61,9 +59,5 @@ export async function openAccount(
 }
 
 async function updateContact(client: acme.Client, contact: string[]): Promise<void> {
-  try {
-    await client.updateAccount({ contact });
-  } catch (error) {
-    throw toAcmeError(error, 'GUARD_ERR_ACME_ACCOUNT');
-  }
+  await withNetworkRetry('GUARD_ERR_ACME_ACCOUNT', () => client.updateAccount({ contact }));
 }

@@ -3,7 +3,7 @@ import { rootCertificates } from 'node:tls';
 import acme from 'acme-client';
 import { GuardError } from '../common/errors.ts';
 
-type AcmeCode =
+export type AcmeCode =
   | 'GUARD_ERR_ACME_ACCOUNT'
   | 'GUARD_ERR_ACME_ORDER'
   | 'GUARD_ERR_ACME_CHALLENGE'
@@ -105,10 +105,33 @@ export function toAcmeError(error: unknown, step: AcmeCode): AcmeError {
   if (typeof code === 'string' && /^E[A-Z]+|^ERR_/.test(code)) {
     return new AcmeError('GUARD_ERR_ACME_UNREACHABLE', `network error (${code})`);
   }
+  // With its own retries off, acme-client's axios interceptor fails on a
+  // request that got no response at all (reset, refused) with this TypeError.
+  if (error instanceof TypeError && message.includes("reading 'config'")) {
+    return new AcmeError('GUARD_ERR_ACME_UNREACHABLE', 'network error (no response)');
+  }
   return new AcmeError(step, message.slice(0, 300));
 }
 
 function codeFor(problem: AcmeProblem, step: AcmeCode): AcmeCode {
   if (problem.type === `${problemPrefix}rateLimited`) return 'GUARD_ERR_ACME_RATE_LIMITED';
   return step;
+}
+
+const networkRetryDelaysMs = [1000, 3000];
+
+// A reset keep-alive connection or a refused connect is retried twice at
+// once; anything the CA answered (a problem document, Retry-After) goes to
+// the scheduler, which backs off.
+export async function withNetworkRetry<T>(step: AcmeCode, run: () => Promise<T>): Promise<T> {
+  for (let attempt = 0; ; attempt += 1) {
+    try {
+      return await run();
+    } catch (error) {
+      const failure = toAcmeError(error, step);
+      const delay = networkRetryDelaysMs[attempt];
+      if (failure.code !== 'GUARD_ERR_ACME_UNREACHABLE' || delay === undefined) throw failure;
+      await new Promise((resolve) => setTimeout(resolve, delay));
+    }
+  }
 }

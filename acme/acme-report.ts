@@ -32,8 +32,18 @@ export function reportIssued(sinks: Sinks, subject: Subject, issued: Issued, ren
 export function reportFailed(sinks: Sinks, subject: Subject, error: AcmeError, nowMs: number) {
   const problemType = error.problem?.type;
   const nextAttemptAt = new Date(subject.state.notBefore ?? nowMs).toISOString();
+  // The detail is the CA's own sentence (or the client's), naming the
+  // identifier and the reason; it holds no key or token.
+  const detail = subject.state.lastError?.detail;
   sinks.logger.error(
-    { certificate: subject.id, names: subject.names, code: error.code, problemType, nextAttemptAt },
+    {
+      certificate: subject.id,
+      names: subject.names,
+      code: error.code,
+      problemType,
+      detail,
+      nextAttemptAt,
+    },
     'certificate order failed',
   );
   sinks.events.emit({

@@ -1,6 +1,6 @@
 import acme from 'acme-client';
 import type { Logger } from '../common/log.ts';
-import { AcmeError, toAcmeError } from './acme-problem.ts';
+import { type AcmeCode, AcmeError, toAcmeError, withNetworkRetry } from './acme-problem.ts';
 import type { AcmeStorage, CertificateState } from './acme-storage.ts';
 import type { ChallengeResponder } from './challenges.ts';
 
@@ -151,10 +151,6 @@ async function createKey(keyType: OrderContext['keyType']): Promise<Buffer> {
     : acme.crypto.createPrivateEcdsaKey('P-256');
 }
 
-async function step<T>(code: ConstructorParameters<typeof AcmeError>[0], run: () => Promise<T>) {
-  try {
-    return await run();
-  } catch (error) {
-    throw toAcmeError(error, code);
-  }
+function step<T>(code: AcmeCode, run: () => Promise<T>): Promise<T> {
+  return withNetworkRetry(code, run);
 }

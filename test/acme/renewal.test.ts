@@ -73,9 +73,10 @@ describe('acme renewal, restart and failures against Pebble', { timeout: 120_000
   it('renews a short-lived certificate by its own timer', async () => {
     fixture = await startAcmeFixture({ certificateValiditySeconds: 9 });
     const guard = await fixture.startGuard();
-    await waitFor(() => eventsOf(guard, 'certificate.issued').length === 1, 60_000);
+    await fixture.waitReady(guard);
     const first = await fingerprintServed(fixture, 'guard.test');
-    await waitFor(() => eventsOf(guard, 'certificate.renewed').length >= 1, 60_000);
+    const explain = () => guard.logText();
+    await waitFor(() => eventsOf(guard, 'certificate.renewed').length >= 1, 60_000, 100, explain);
     expect(await fingerprintServed(fixture, 'guard.test')).not.toBe(first);
   });
 
