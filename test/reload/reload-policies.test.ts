@@ -1,0 +1,188 @@
+import type { Socket } from 'socket.io-client';
+import { request } from 'undici';
+import { afterEach, describe, expect, it } from 'vitest';
+import { type OcommsDouble, startOcommsDouble } from '../double/ocomms-double.ts';
+import {
+  connectThroughGuard,
+  nextEvent,
+  roundTripEcho,
+  transportOf,
+  waitConnected,
+} from '../e2e/socket-helpers.ts';
+import { startTestGuard, type TestGuard } from '../support/guard-harness.ts';
+
+// A reload changes policies for the next request and leaves everything that
+// is already open alone: the Socket.IO WebSocket below is opened before the
+// reload and keeps talking after it, on the same connection.
+
+let double: OcommsDouble | undefined;
+let guard: TestGuard | undefined;
+const sockets: Socket[] = [];
+
+const smallApi = {
+  routes: [{ name: 'api', path: '/api/', prefix: true, maxBodyBytes: '1KiB' }],
+  headers: { xFrameOptions: 'DENY' },
+};
+
+afterEach(async () => {
+  for (const socket of sockets.splice(0)) socket.close();
+  await guard?.close();
+  await double?.close();
+  guard = undefined;
+  double = undefined;
+});
+
+async function startStack(overrides: Record<string, unknown> = smallApi) {
+  double = await startOcommsDouble();
+  guard = await startTestGuard(double.url, overrides);
+  return guard;
+}
+
+async function postEcho(target: TestGuard, bytes: number) {
+  const response = await request(`${target.url}/api/echo`, {
+    method: 'POST',
+    dispatcher: target.agent,
+    headers: { 'content-type': 'application/octet-stream' },
+    body: Buffer.alloc(bytes, 'a'),
+  });
+  await response.body.text();
+  return response;
+}
+
+async function frameOptions(target: TestGuard): Promise<unknown> {
+  const response = await request(`${target.url}/api/health`, { dispatcher: target.agent });
+  await response.body.text();
+  return response.headers['x-frame-options'];
+}
+
+async function openSocket(target: TestGuard): Promise<Socket> {
+  const socket = connectThroughGuard(target, { transports: ['websocket'] });
+  sockets.push(socket);
+  await waitConnected(socket);
+  return socket;
+}
+
+describe('reload', () => {
+  it('applies a raised limit and a new header to the next request; an open websocket talks on', async () => {
+    const stack = await startStack();
+    const socket = await openSocket(stack);
+    const disconnects: string[] = [];
+    socket.on('disconnect', (reason) => disconnects.push(reason));
+    const firstId = socket.id;
+    expect(await roundTripEcho(socket, 'before')).toBe('before');
+    expect((await postEcho(stack, 4000)).statusCode).toBe(413);
+    expect(await frameOptions(stack)).toBe('DENY');
+
+    stack.rewriteConfig({
+      routes: [{ name: 'api', path: '/api/', prefix: true, maxBodyBytes: '64KiB' }],
+      headers: { xFrameOptions: 'SAMEORIGIN' },
+    });
+    const outcome = await stack.guard.reload({ channel: 'admin', requestedBy: 'test' });
+
+    expect(outcome).toMatchObject({ status: 'applied', changed: ['headers', 'routes'] });
+    expect((await postEcho(stack, 4000)).statusCode).toBe(200);
+    expect(await frameOptions(stack)).toBe('SAMEORIGIN');
+    expect(await roundTripEcho(socket, 'after')).toBe('after');
+    const ack = await socket.timeout(5000).emitWithAck('ping-ack', 'after');
+    expect(ack).toMatchObject({ pong: true, payload: 'after' });
+    expect(socket.id).toBe(firstId);
+    expect(transportOf(socket)).toBe('websocket');
+    expect(disconnects).toEqual([]);
+
+    const event = stack.logs.find(
+      (line) => (line.event as { type?: string } | undefined)?.type === 'config.reloaded',
+    );
+    expect(event?.event).toMatchObject({
+      outcome: 'success',
+      details: { channel: 'admin', requestedBy: 'test', changed: 'headers,routes' },
+    });
+  });
+
+  it('refuses an invalid file with every error, and the old policies carry on', async () => {
+    const stack = await startStack();
+    const socket = await openSocket(stack);
+    const text = [
+      `upstream: { url: "${double?.url}" }`,
+      `dataDir: "${stack.dataDir}"`,
+      'listen: { https: "127.0.0.1:0", http: "127.0.0.1:0", admin: "127.0.0.1:0" }',
+      'limits: { maxBodyBytes: -5 }',
+      'headerz: {}',
+    ].join('\n');
+    const { writeFileSync } = await import('node:fs');
+    writeFileSync(stack.configFile, text);
+
+    const outcome = await stack.guard.reload({ channel: 'signal', requestedBy: 'SIGHUP' });
+
+    expect(outcome).toMatchObject({ status: 'refused', code: 'GUARD_ERR_CONFIG_INVALID' });
+    if (outcome.status !== 'refused') throw new Error('not refused');
+    expect(outcome.problems.map((problem) => problem.path).sort()).toEqual([
+      'headerz',
+      'limits.maxBodyBytes',
+    ]);
+    const line = stack.logs.find((entry) => entry.msg === 'configuration reload refused');
+    expect(line?.problems).toEqual([
+      expect.stringMatching(/^limits\.maxBodyBytes \(line 4\): .*found -5/),
+      expect.stringMatching(/^headerz \(line 5\): unknown key; did you mean "headers"\?/),
+    ]);
+    const event = stack.logs.find(
+      (entry) => (entry.event as { type?: string } | undefined)?.type === 'config.reload_failed',
+    );
+    expect(event?.event).toMatchObject({
+      outcome: 'failure',
+      details: { channel: 'signal', requestedBy: 'SIGHUP', errors: 2 },
+    });
+
+    expect((await postEcho(stack, 4000)).statusCode).toBe(413);
+    expect(await frameOptions(stack)).toBe('DENY');
+    expect(await roundTripEcho(socket, 'still')).toBe('still');
+    const metrics = await (await fetch(`${stack.adminUrl}/metrics`)).text();
+    expect(metrics).toContain('guard_config_reloads_total{channel="signal",outcome="refused"} 1');
+    expect(metrics).toContain('guard_config_last_reload_successful 0');
+  });
+
+  it('keeps the running dataDir and says a restart is needed for it', async () => {
+    const stack = await startStack();
+    stack.rewriteConfig({ dataDir: `${stack.dataDir}-elsewhere`, trustedProxies: ['10.0.0.0/8'] });
+
+    const outcome = await stack.guard.reload({ channel: 'admin', requestedBy: 'test' });
+
+    expect(outcome).toMatchObject({
+      status: 'applied',
+      changed: ['trustedProxies'],
+      restartRequired: ['dataDir'],
+    });
+    expect(stack.guard.runtime.policies.config.dataDir).toBe(stack.dataDir);
+    expect(stack.guard.runtime.policies.config.trustedProxies).toEqual(['10.0.0.0/8']);
+    const warning = stack.logs.find(
+      (entry) => entry.msg === 'configuration changes wait for a restart',
+    );
+    expect(warning?.restartRequired).toEqual(['dataDir']);
+  });
+
+  it('keeps the upstream pool and certificates while their settings stay, renews the pool when they change', async () => {
+    const stack = await startStack();
+    const { runtime } = stack.guard;
+    const pool = runtime.upstream;
+    const certificate = runtime.certificateStore.lookup('localhost');
+
+    stack.rewriteConfig({ ...smallApi, headers: { xFrameOptions: 'SAMEORIGIN' } });
+    expect(await stack.guard.reload({ channel: 'admin', requestedBy: 'test' })).toMatchObject({
+      replaced: [],
+    });
+    expect(runtime.upstream).toBe(pool);
+    expect(runtime.certificateStore.lookup('localhost')?.fingerprint).toBe(
+      certificate?.fingerprint,
+    );
+
+    stack.rewriteConfig({ ...smallApi, upstream: { url: double?.url, responseTimeoutMs: 5000 } });
+    expect(await stack.guard.reload({ channel: 'admin', requestedBy: 'test' })).toMatchObject({
+      changed: ['headers', 'upstream'],
+      replaced: ['upstream'],
+    });
+    expect(runtime.upstream).not.toBe(pool);
+    expect((await postEcho(stack, 10)).statusCode).toBe(200);
+    const hello = nextEvent(await openSocket(stack), 'echo', 5000);
+    sockets.at(-1)?.emit('echo', 'fresh');
+    expect(await hello).toBe('fresh');
+  });
+});
