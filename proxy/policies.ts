@@ -26,7 +26,7 @@ export type PolicyServices = {
 // Built again on every reload. Anything that must outlive a reload (a store
 // connection, counters, metrics, an audit sink) is taken from
 // `services.resources`, never created here: see "State across reloads" in
-// docs/configuration.md.
+// docs/reload.md.
 export function buildPolicies(config: Config, services: PolicyServices): GuardPolicies {
   // Metrics are registered once per guard: a second registration throws.
   const observer = services.resources.acquire('rate-limit-observer', null, () =>

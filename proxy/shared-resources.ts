@@ -15,6 +15,12 @@ type Entry = {
  */
 export type ResourceScope = {
   acquire<T>(name: string, settings: unknown, create: () => T, dispose?: (value: T) => unknown): T;
+  /**
+   * Runs once this configuration is in service, in the same step as the
+   * swap: the place to give a kept resource its new settings (a raised
+   * limit) without touching it when the reload is refused.
+   */
+  onCommit(apply: () => void): void;
 };
 
 // The guard's long-lived resources, by name. Each configuration (at start and
@@ -30,7 +36,7 @@ export class SharedResources {
   }
 
   begin(): ResourceGeneration {
-    return new ResourceGeneration(this.#running, (next, retired) => {
+    return new ResourceGeneration(this.#running, this.#logger, (next, retired) => {
       this.#running = next;
       for (const [name, entry] of retired) this.#dispose(name, entry);
     });
@@ -63,14 +69,18 @@ export class ResourceGeneration implements ResourceScope {
   readonly #running: ReadonlyMap<string, Entry>;
   readonly #next = new Map<string, Entry>();
   readonly #created = new Set<string>();
+  readonly #onCommit: (() => void)[] = [];
   readonly #install: (next: Map<string, Entry>, retired: Map<string, Entry>) => void;
+  readonly #logger: Logger;
   #settled = false;
 
   constructor(
     running: ReadonlyMap<string, Entry>,
+    logger: Logger,
     install: (next: Map<string, Entry>, retired: Map<string, Entry>) => void,
   ) {
     this.#running = running;
+    this.#logger = logger;
     this.#install = install;
   }
 
@@ -94,6 +104,11 @@ export class ResourceGeneration implements ResourceScope {
     return value;
   }
 
+  onCommit(apply: () => void): void {
+    if (this.#settled) throw new Error('onCommit after the generation ended');
+    this.#onCommit.push(apply);
+  }
+
   /** Resources this generation made new (first start, or changed settings). */
   get created(): readonly string[] {
     return [...this.#created];
@@ -107,6 +122,15 @@ export class ResourceGeneration implements ResourceScope {
       if (this.#next.get(name) !== entry) retired.set(name, entry);
     }
     this.#install(this.#next, retired);
+    // The swap has happened: a failing hook is reported, not undone.
+    for (const apply of this.#onCommit) {
+      try {
+        apply();
+      } catch (error) {
+        const code = (error as { code?: string }).code ?? 'failed';
+        this.#logger.error({ err: { code } }, 'resource update after reload failed');
+      }
+    }
   }
 
   /** Drops this generation: only what it created is disposed. */

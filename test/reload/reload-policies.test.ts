@@ -10,6 +10,7 @@ import {
   waitConnected,
 } from '../e2e/socket-helpers.ts';
 import { startTestGuard, type TestGuard } from '../support/guard-harness.ts';
+import { parseResponses, sendRaw } from '../support/raw-http.ts';
 
 // A reload changes policies for the next request and leaves everything that
 // is already open alone: the Socket.IO WebSocket below is opened before the
@@ -138,6 +139,25 @@ describe('reload', () => {
     const metrics = await (await fetch(`${stack.adminUrl}/metrics`)).text();
     expect(metrics).toContain('guard_config_reloads_total{channel="signal",outcome="refused"} 1');
     expect(metrics).toContain('guard_config_last_reload_successful 0');
+  });
+
+  it('gives new connections a lowered header size limit', async () => {
+    const stack = await startStack();
+    const port = stack.guard.ports.https;
+    const head = `GET /api/health HTTP/1.1\r\nHost: localhost\r\nX-Big: ${'b'.repeat(6000)}\r\n`;
+    const ask = async () => {
+      const raw = await sendRaw(port, stack.ca, `${head}Connection: close\r\n\r\n`);
+      return parseResponses(raw)[0]?.status;
+    };
+    expect(await ask()).toBe(200);
+
+    stack.rewriteConfig({ ...smallApi, limits: { maxHeaderBytes: '4KiB' } });
+    expect(await stack.guard.reload({ channel: 'admin', requestedBy: 'test' })).toMatchObject({
+      status: 'applied',
+      changed: ['limits'],
+    });
+
+    expect(await ask()).toBe(431);
   });
 
   it('keeps the running dataDir and says a restart is needed for it', async () => {
