@@ -10,18 +10,18 @@ const maxBodyBytes = 1024;
 // file or send configuration, only say who it is.
 export function createReloadRoute(token: AdminToken, reloader: Reloader) {
   return async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
-    const body = await readSmallBody(req);
-    const request = {
-      channel: 'admin' as const,
-      requestedBy: claimedName(body),
-      ...(req.socket.remoteAddress ? { clientIp: req.socket.remoteAddress } : {}),
-    };
+    const clientIp = req.socket.remoteAddress;
+    const from = clientIp ? { clientIp } : {};
     if (!token.allows(req)) {
+      req.resume();
+      const request = { channel: 'admin', requestedBy: 'unnamed', ...from } as const;
       const outcome = reloader.deny(request, 'GUARD_ERR_ADMIN_DENIED', 'an admin token is needed');
       res.setHeader('www-authenticate', 'Bearer');
+      res.shouldKeepAlive = false;
       return json(res, 401, outcome);
     }
-    const outcome = await reloader.reload(request);
+    const requestedBy = claimedName(await readSmallBody(req));
+    const outcome = await reloader.reload({ channel: 'admin', requestedBy, ...from });
     if (outcome.status === 'applied') return json(res, 200, outcome);
     json(res, outcome.code === 'GUARD_ERR_CONFIG_INVALID' ? 422 : 409, outcome);
   };

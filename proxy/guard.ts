@@ -4,7 +4,7 @@ import { CertificateStore } from '../acme/cert-store.ts';
 import { createLogEvents } from '../audit/security-events.ts';
 import type { Logger } from '../common/log.ts';
 import type { Config } from '../config/schema.ts';
-import { type FileWatch, watchConfigFile } from '../config/watch-file.ts';
+import { createConfigWatch } from '../config/watch-file.ts';
 import { createStore } from '../policies/store.ts';
 import type { AdminRoutes } from './admin.ts';
 import { AdminToken, adminUrlFor, writeAdminAccess } from './admin-access.ts';
@@ -93,32 +93,29 @@ export async function startGuard(
   }
   generation.commit();
   runtime.httpsPublicPort = config.listen.publicHttpsPort ?? listeners.ports.https;
-  if (config.listen.admin !== false && !isLoopbackListen(config.listen.admin)) {
-    logger.warn({ admin: config.listen.admin }, 'admin listener is reachable beyond loopback');
-  }
 
   const file = resolve(configFile);
   const reloadLogger = logger.child({ component: 'reload' });
-  let watch: FileWatch | undefined;
+  const afterConfig = (applied: Config) => {
+    publishAdminAccess(applied, listeners.ports, token, reloadLogger);
+    watch.follow(applied.reload);
+    const admin = applied.listen.admin;
+    if (admin !== false && !isLoopbackListen(admin)) {
+      logger.warn({ admin }, 'admin listener is reachable beyond loopback');
+    }
+  };
   const reloader = createReloader({
     runtime,
     services,
     listeners,
     configFile: file,
     logger: reloadLogger,
-    onApplied: (applied) => afterConfig(applied),
+    onApplied: afterConfig,
+  });
+  const watch = createConfigWatch(file, () => {
+    void reloader.reload({ channel: 'file-watch', requestedBy: 'file change' });
   });
   adminRoutes['POST /reload'] = createReloadRoute(token, reloader);
-  const afterConfig = (applied: Config) => {
-    publishAdminAccess(applied, listeners.ports, token, reloadLogger);
-    const wanted = applied.reload.watch ? applied.reload.watchIntervalMs : undefined;
-    if (watch?.intervalMs === wanted) return;
-    watch?.close();
-    watch = undefined;
-    if (wanted === undefined) return;
-    const request = { channel: 'file-watch', requestedBy: 'file change' } as const;
-    watch = watchConfigFile(file, wanted, () => void reloader.reload(request));
-  };
   afterConfig(config);
   // The tunnel is started once; a reload keeps it (dbTunnel needs a restart).
   let dbTunnel: DbTunnel | undefined;
@@ -141,8 +138,8 @@ export async function startGuard(
     acme: assembly.tls.acme,
     reload: (request) => reloader.reload(request),
     close: async () => {
-      watch?.close();
-      writeAdminAccess(resolve(runtime.policies.config.dataDir), undefined);
+      watch.close();
+      publishAdminAccess(runtime.policies.config, {}, token, reloadLogger);
       await shutdown(runtime, listeners, upgrades);
       // The app may need its database to finish in-flight requests, so the
       // tunnel closes after them.
@@ -152,7 +149,12 @@ export async function startGuard(
 }
 
 // The token file tells `ocomms-guard reload` where the admin listener is now.
-function publishAdminAccess(config: Config, ports: Ports, token: AdminToken, logger: Logger) {
+function publishAdminAccess(
+  config: Config,
+  ports: Partial<Ports>,
+  token: AdminToken,
+  logger: Logger,
+) {
   const dataDir = resolve(config.dataDir);
   try {
     const admin = config.listen.admin;

@@ -122,7 +122,7 @@ describe('reloading the running guard', () => {
     expect(events('config.reloaded')[0]).toMatchObject({
       details: { requestedBy: expect.stringMatching(/ \(cli\)$/) },
     });
-  });
+  }, 60_000);
 
   it('turns away a reload request without the admin token, and audits it', async () => {
     const { started } = await start();

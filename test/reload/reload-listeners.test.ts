@@ -63,7 +63,7 @@ async function pollFalse(check: () => Promise<boolean>, timeoutMs = 10_000): Pro
 }
 
 describe('reload with new listen addresses', () => {
-  it('binds the new port, finishes requests and websockets on the old one, then closes it', async () => {
+  it('binds the new port; the old one stops accepting and finishes its request and websocket', async () => {
     double = await startOcommsDouble();
     guard = await startTestGuard(double.url);
     const oldPort = guard.guard.ports.https;

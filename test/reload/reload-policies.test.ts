@@ -1,3 +1,4 @@
+import { connect as tlsConnect } from 'node:tls';
 import type { Socket } from 'socket.io-client';
 import { request } from 'undici';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -54,6 +55,21 @@ async function frameOptions(target: TestGuard): Promise<unknown> {
   const response = await request(`${target.url}/api/health`, { dispatcher: target.agent });
   await response.body.text();
   return response.headers['x-frame-options'];
+}
+
+// The names in the certificate the guard presents for `servername`, verified
+// against the guard's CA.
+function servedNames(target: TestGuard, servername: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = tlsConnect(
+      { host: '127.0.0.1', port: target.guard.ports.https, ca: target.ca, servername },
+      () => {
+        resolve(socket.getPeerCertificate().subjectaltname ?? '');
+        socket.end();
+      },
+    );
+    socket.on('error', reject);
+  });
 }
 
 async function openSocket(target: TestGuard): Promise<Socket> {
@@ -158,6 +174,22 @@ describe('reload', () => {
     });
 
     expect(await ask()).toBe(431);
+  });
+
+  it('issues a certificate for a domain added by reload, and keeps serving the old names', async () => {
+    const stack = await startStack();
+    const before = stack.guard.runtime.certificateStore.lookup('localhost')?.fingerprint;
+
+    stack.rewriteConfig({ ...smallApi, tls: { domains: ['localhost', 'chat.guard.test'] } });
+    expect(await stack.guard.reload({ channel: 'admin', requestedBy: 'test' })).toMatchObject({
+      status: 'applied',
+      changed: ['tls'],
+      replaced: ['tls'],
+    });
+
+    expect(await servedNames(stack, 'chat.guard.test')).toContain('DNS:chat.guard.test');
+    expect(await servedNames(stack, 'localhost')).toContain('DNS:localhost');
+    expect(stack.guard.runtime.certificateStore.lookup('localhost')?.fingerprint).not.toBe(before);
   });
 
   it('keeps the running dataDir and says a restart is needed for it', async () => {
