@@ -38,7 +38,9 @@ export async function runGuard(file: string, runtimeWarning: string | undefined)
     // The whole configuration, certificates included; the outcome is logged
     // and audited by the reload itself.
     process.on('SIGHUP', () => {
-      void guard.reload({ channel: 'signal', requestedBy: 'SIGHUP' });
+      guard.reload({ channel: 'signal', requestedBy: 'SIGHUP' }).catch((error: Error) => {
+        logger.error({ err: { message: error.message } }, 'configuration reload failed');
+      });
     });
   });
 }

@@ -113,7 +113,9 @@ export async function startGuard(
     onApplied: afterConfig,
   });
   const watch = createConfigWatch(file, () => {
-    void reloader.reload({ channel: 'file-watch', requestedBy: 'file change' });
+    reloader.reload({ channel: 'file-watch', requestedBy: 'file change' }).catch((error) => {
+      reloadLogger.error({ err: { message: (error as Error).message } }, 'reload failed');
+    });
   });
   adminRoutes['POST /reload'] = createReloadRoute(token, reloader);
   afterConfig(config);

@@ -83,7 +83,7 @@ async function reloadOnce(target: ReloadTarget, request: ReloadRequest): Promise
       return refused(error.code, error.message, error.problems);
     }
     if (isGuardError(error)) return refused(error.code, error.message);
-    throw error;
+    return refused('GUARD_ERR_RELOAD_FAILED', (error as Error).message);
   }
   target.logger.debug({ channel: request.channel }, 'configuration reload validated');
 
@@ -99,8 +99,32 @@ async function reloadOnce(target: ReloadTarget, request: ReloadRequest): Promise
     await listeners?.abort();
     await generation.abort().catch(() => undefined);
     const code = isGuardError(error) ? error.code : 'GUARD_ERR_RELOAD_FAILED';
-    const reason = (error as { code?: string }).code ?? (error as Error).message;
-    return refused(code, `the configuration could not be applied (${reason})`);
+    const reason = (error as Error).message;
+    return refused(code, `the configuration could not be applied: ${reason}`);
+  }
+  afterCommit(target, plan.config, generation, assembly);
+  return {
+    status: 'applied',
+    changed: plan.changed,
+    restartRequired: plan.restartRequired,
+    listeners: listeners.changed,
+    replaced: generation.created,
+  };
+}
+
+// What follows a configuration in service; a failure here is reported and
+// leaves the new configuration in place.
+function afterCommit(
+  target: ReloadTarget,
+  config: Config,
+  generation: ResourceGeneration,
+  assembly: ReturnType<typeof assemble>,
+): void {
+  try {
+    target.onApplied(config);
+  } catch (error) {
+    const code = (error as { code?: string }).code ?? 'failed';
+    target.logger.error({ err: { code } }, 'follow-up of a reload failed');
   }
   // Certificates are read again on every reload, as SIGHUP always did; a
   // source made anew has just read them. A failure keeps those in service.
@@ -112,13 +136,6 @@ async function reloadOnce(target: ReloadTarget, request: ReloadRequest): Promise
       target.logger.error({ err: { code } }, 'certificate reload failed');
     }
   }
-  return {
-    status: 'applied',
-    changed: plan.changed,
-    restartRequired: plan.restartRequired,
-    listeners: listeners.changed,
-    replaced: generation.created,
-  };
 }
 
 // Nothing in here waits or throws: between the first assignment and the last
@@ -137,7 +154,6 @@ function commit(
   runtime.policies = assembly.policies;
   runtime.httpsPublicPort = plan.config.listen.publicHttpsPort ?? target.listeners.ports.https;
   generation.commit();
-  target.onApplied(plan.config);
 }
 
 function refused(

@@ -192,6 +192,23 @@ describe('reload', () => {
     expect(stack.guard.runtime.certificateStore.lookup('localhost')?.fingerprint).not.toBe(before);
   });
 
+  it('refuses a file whose certificates do not load, and keeps serving with the running ones', async () => {
+    const stack = await startStack();
+    const missing = `${stack.dataDir}/missing`;
+    stack.rewriteConfig({
+      ...smallApi,
+      headers: { xFrameOptions: 'SAMEORIGIN' },
+      tls: { mode: 'files', files: { cert: `${missing}.crt`, key: `${missing}.key` } },
+    });
+
+    const outcome = await stack.guard.reload({ channel: 'admin', requestedBy: 'test' });
+
+    expect(outcome).toMatchObject({ status: 'refused', code: 'GUARD_ERR_TLS_MATERIAL' });
+    expect(await frameOptions(stack)).toBe('DENY');
+    expect(await servedNames(stack, 'localhost')).toContain('DNS:localhost');
+    expect(stack.guard.runtime.resources.names().sort()).toEqual(['tls', 'upstream']);
+  });
+
   it('keeps the running dataDir and says a restart is needed for it', async () => {
     const stack = await startStack();
     stack.rewriteConfig({ dataDir: `${stack.dataDir}-elsewhere`, trustedProxies: ['10.0.0.0/8'] });
@@ -211,7 +228,7 @@ describe('reload', () => {
     expect(warning?.restartRequired).toEqual(['dataDir']);
   });
 
-  it('keeps the upstream pool and certificates while their settings stay, renews the pool when they change', async () => {
+  it('keeps the upstream pool and certificates while their settings stay, renews the pool when they change and lets the old one finish', async () => {
     const stack = await startStack();
     const { runtime } = stack.guard;
     const pool = runtime.upstream;
@@ -226,12 +243,17 @@ describe('reload', () => {
       certificate?.fingerprint,
     );
 
+    const inFlight = request(`${stack.url}/api/slow?ms=1500`, { dispatcher: stack.agent });
+    await new Promise((resolve) => setTimeout(resolve, 300));
     stack.rewriteConfig({ ...smallApi, upstream: { url: double?.url, responseTimeoutMs: 5000 } });
     expect(await stack.guard.reload({ channel: 'admin', requestedBy: 'test' })).toMatchObject({
       changed: ['headers', 'upstream'],
       replaced: ['upstream'],
     });
     expect(runtime.upstream).not.toBe(pool);
+    const slow = await inFlight;
+    expect(slow.statusCode).toBe(200);
+    expect(await slow.body.json()).toEqual({ delayedMs: 1500 });
     expect((await postEcho(stack, 10)).statusCode).toBe(200);
     const hello = nextEvent(await openSocket(stack), 'echo', 5000);
     sockets.at(-1)?.emit('echo', 'fresh');
