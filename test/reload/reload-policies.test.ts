@@ -194,6 +194,7 @@ describe('reload', () => {
 
   it('refuses a file whose certificates do not load, and keeps serving with the running ones', async () => {
     const stack = await startStack();
+    const running = stack.guard.runtime.resources.names().sort();
     const missing = `${stack.dataDir}/missing`;
     stack.rewriteConfig({
       ...smallApi,
@@ -206,7 +207,8 @@ describe('reload', () => {
     expect(outcome).toMatchObject({ status: 'refused', code: 'GUARD_ERR_TLS_MATERIAL' });
     expect(await frameOptions(stack)).toBe('DENY');
     expect(await servedNames(stack, 'localhost')).toContain('DNS:localhost');
-    expect(stack.guard.runtime.resources.names().sort()).toEqual(['tls', 'upstream']);
+    expect(stack.guard.runtime.resources.names().sort()).toEqual(running);
+    expect(running).toEqual(expect.arrayContaining(['tls', 'upstream']));
   });
 
   it('keeps the running dataDir and says a restart is needed for it', async () => {
