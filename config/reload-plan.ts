@@ -1,35 +1,47 @@
 import { isDeepStrictEqual } from 'node:util';
 import type { Config } from './schema.ts';
 
-// Settings a running guard cannot take over. dataDir holds the internal CA,
-// the certificates and the audit spool, which are opened once; log.level is
-// copied into every component's logger when it is made. A reload keeps their
-// running values and says that a restart is needed for the file's ones.
-const restartOnly = ['dataDir', 'log'] as const satisfies readonly (keyof Config)[];
+// Top-level sections a reload puts in service: everything built from them is
+// rebuilt (policies) or carried over by settings (listeners, the upstream
+// pool, the certificate source). A section missing here, such as dataDir
+// (the internal CA and the certificates are opened once) or log (the level
+// is copied into each component's logger when it is made), keeps its running
+// value, and the reload says that a restart is needed for the file's one.
+// Keeping unlisted sections is the safe default: a section whose owner has
+// not made it reloadable is never reported as applied when it was not.
+const reloadable: ReadonlySet<string> = new Set([
+  'preset',
+  'listen',
+  'upstream',
+  'trustedProxies',
+  'rejectUnknownHosts',
+  'tls',
+  'limits',
+  'routes',
+  'headers',
+  'reload',
+] satisfies (keyof Config)[]);
 
 export type ReloadPlan = {
-  /** The configuration to run: the file's, with restart-only keys as running. */
+  /** The configuration to run: the file's, with other sections as running. */
   readonly config: Config;
-  /** Top-level sections that differ from the running configuration. */
+  /** Reloadable top-level sections that differ from the running configuration. */
   readonly changed: readonly string[];
   /** Sections changed in the file that only take effect on a restart. */
   readonly restartRequired: readonly string[];
 };
 
 export function planReload(running: Config, next: Config): ReloadPlan {
-  const keys = new Set([...Object.keys(running), ...Object.keys(next)]);
-  const differs = (key: string) =>
-    !isDeepStrictEqual(
-      (running as Record<string, unknown>)[key],
-      (next as Record<string, unknown>)[key],
-    );
-  const restartRequired = restartOnly.filter((key) => differs(key));
-  const kept = Object.fromEntries(restartOnly.map((key) => [key, running[key]]));
-  const config = Object.freeze({ ...next, ...kept }) as Config;
-  const changed = [...keys].filter(
-    (key) => differs(key) && !(restartOnly as readonly string[]).includes(key),
+  const before = running as Record<string, unknown>;
+  const after = next as Record<string, unknown>;
+  const keys = [...new Set([...Object.keys(before), ...Object.keys(after)])].sort();
+  const differing = keys.filter((key) => !isDeepStrictEqual(before[key], after[key]));
+  const kept = Object.fromEntries(
+    keys.filter((key) => !reloadable.has(key)).map((key) => [key, before[key]]),
   );
-  return { config, changed: changed.sort(), restartRequired };
+  return {
+    config: Object.freeze({ ...next, ...kept }) as Config,
+    changed: differing.filter((key) => reloadable.has(key)),
+    restartRequired: differing.filter((key) => !reloadable.has(key)),
+  };
 }
-
-export const restartOnlySections: readonly string[] = restartOnly;
