@@ -96,7 +96,7 @@ describe('reloading the running guard', () => {
     });
   });
 
-  it('ocomms-guard reload applies a valid file and prints the errors of an invalid one', async () => {
+  it('reload command applies a valid file and prints the errors of an invalid one', async () => {
     const { configFile, write } = await start();
     write({ headers: { xFrameOptions: 'SAMEORIGIN' } });
 

@@ -63,7 +63,7 @@ async function pollFalse(check: () => Promise<boolean>, timeoutMs = 10_000): Pro
 }
 
 describe('reload with new listen addresses', () => {
-  it('binds the new port; the old one stops accepting and finishes its request and websocket', async () => {
+  it('binds the new port; the old one stops accepting, finishes its work', async () => {
     double = await startOcommsDouble();
     guard = await startTestGuard(double.url);
     const oldPort = guard.guard.ports.https;
@@ -91,7 +91,7 @@ describe('reload with new listen addresses', () => {
     expect(await roundTripEcho(socket, 'on the old listener')).toBe('on the old listener');
   });
 
-  it('closes a removed listener and moves the admin access file with the admin listener', async () => {
+  it('closes a removed listener; the admin access file follows the admin', async () => {
     double = await startOcommsDouble();
     guard = await startTestGuard(double.url);
     const httpPort = guard.guard.ports.http ?? 0;

@@ -80,7 +80,7 @@ async function openSocket(target: TestGuard): Promise<Socket> {
 }
 
 describe('reload', () => {
-  it('applies a raised limit and a new header to the next request; an open websocket talks on', async () => {
+  it('applies a new limit and header to the next request; a websocket talks on', async () => {
     const stack = await startStack();
     const socket = await openSocket(stack);
     const disconnects: string[] = [];
@@ -176,7 +176,7 @@ describe('reload', () => {
     expect(await ask()).toBe(431);
   });
 
-  it('issues a certificate for a domain added by reload, and keeps serving the old names', async () => {
+  it('issues a certificate for an added domain, and serves the old names', async () => {
     const stack = await startStack();
     const before = stack.guard.runtime.certificateStore.lookup('localhost')?.fingerprint;
 
@@ -192,7 +192,7 @@ describe('reload', () => {
     expect(stack.guard.runtime.certificateStore.lookup('localhost')?.fingerprint).not.toBe(before);
   });
 
-  it('refuses a file whose certificates do not load, and keeps serving with the running ones', async () => {
+  it('refuses certificates that do not load; the running ones serve on', async () => {
     const stack = await startStack();
     const running = stack.guard.runtime.resources.names().sort();
     const missing = `${stack.dataDir}/missing`;
@@ -230,7 +230,7 @@ describe('reload', () => {
     expect(warning?.restartRequired).toEqual(['dataDir']);
   });
 
-  it('keeps the upstream pool and certificates while their settings stay, renews the pool when they change and lets the old one finish', async () => {
+  it('keeps pool and certificates while unchanged; a new pool lets the old finish', async () => {
     const stack = await startStack();
     const { runtime } = stack.guard;
     const pool = runtime.upstream;

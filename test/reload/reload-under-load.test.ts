@@ -46,7 +46,8 @@ describe('reload under load', () => {
             ...(post ? { body: 'x'.repeat(2048), headers: { 'content-type': 'text/plain' } } : {}),
           });
           await response.body.text();
-          const pair = `${response.headers['x-frame-options']} ${response.headers['referrer-policy']}`;
+          const { headers } = response;
+          const pair = `${headers['x-frame-options']} ${headers['referrer-policy']}`;
           seen.set(pair, (seen.get(pair) ?? 0) + 1);
           if (response.statusCode !== 200) failures.push(`status ${response.statusCode}`);
         } catch (error) {
