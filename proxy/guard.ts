@@ -181,9 +181,7 @@ async function shutdown(
   if (runtime.closing) return;
   runtime.closing = true;
   const servers = listeners.servers;
-  const closed = servers.map(
-    (server) => new Promise<void>((resolve) => server.close(() => resolve())),
-  );
+  const closed = listeners.stopAccepting();
   for (const connection of upgrades.connections) connection.closeGracefully();
   // Connections become idle as their last response ends; close them then.
   const sweep = setInterval(() => {

@@ -40,7 +40,8 @@ const kinds: readonly ListenerKind[] = ['https', 'http', 'admin'];
 export class Listeners {
   readonly ports: Ports = { https: 0 };
   readonly #current = new Map<ListenerKind, Bound>();
-  readonly #retiring = new Set<Server>();
+  /** Listeners replaced by a reload, until their last connection ends. */
+  readonly #retiring = new Map<Server, Promise<void>>();
   readonly #runtime: GuardRuntime;
   readonly #store: CertificateStore;
   readonly #upgrades: UpgradeTracker;
@@ -69,7 +70,15 @@ export class Listeners {
 
   /** Every server still open, retiring ones included, for shutdown. */
   get servers(): Server[] {
-    return [...[...this.#current.values()].map((bound) => bound.server), ...this.#retiring];
+    return [...[...this.#current.values()].map((bound) => bound.server), ...this.#retiring.keys()];
+  }
+
+  /** Stops every listener from accepting; settles once all their connections ended. */
+  stopAccepting(): Promise<void>[] {
+    const current = [...this.#current.values()].map(
+      (bound) => new Promise<void>((resolve) => bound.server.close(() => resolve())),
+    );
+    return [...current, ...this.#retiring.values()];
   }
 
   async bind(config: Config): Promise<ListenerChange> {
@@ -125,16 +134,19 @@ export class Listeners {
   // Stop accepting; answers on kept-alive connections ask the client to
   // reconnect (to the new address), idle ones are closed as they go idle.
   #retire(server: Server): void {
-    this.#retiring.add(server);
     server.prependListener('request', (_req, res) => {
       res.shouldKeepAlive = false;
     });
     const sweep = setInterval(() => server.closeIdleConnections(), 100);
     sweep.unref();
-    server.close(() => {
-      clearInterval(sweep);
-      this.#retiring.delete(server);
+    const closed = new Promise<void>((resolve) => {
+      server.close(() => {
+        clearInterval(sweep);
+        this.#retiring.delete(server);
+        resolve();
+      });
     });
+    this.#retiring.set(server, closed);
     server.closeIdleConnections();
   }
 

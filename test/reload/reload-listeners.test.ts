@@ -114,6 +114,24 @@ describe('reload with new listen addresses', () => {
     expect((await fetch(`${after.url}/healthz`)).status).toBe(200);
   });
 
+  it('on stop, waits for a request still running on a listener a reload replaced', async () => {
+    double = await startOcommsDouble();
+    const stack = await startTestGuard(double.url, { limits: { shutdownTimeoutMs: 10_000 } });
+    guard = stack;
+    const inFlight = request(`${stack.url}/api/slow?ms=1500`, { dispatcher: stack.agent });
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const moved = await moveListener(stack, (port) => ({ https: `127.0.0.1:${port}` }));
+    expect(moved).toMatchObject({ status: 'applied', listeners: ['https'] });
+
+    await stack.guard.close();
+
+    const slow = await inFlight;
+    expect(slow.statusCode).toBe(200);
+    expect(await slow.body.json()).toEqual({ delayedMs: 1500 });
+    const stopped = stack.logs.find((line) => line.msg === 'guard stopped');
+    expect(stopped?.outcome).toBe('drained');
+  });
+
   it('refuses a reload whose new address is taken, and keeps serving where it was', async () => {
     double = await startOcommsDouble();
     guard = await startTestGuard(double.url);
