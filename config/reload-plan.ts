@@ -6,7 +6,8 @@ import type { Config } from './schema.ts';
 // pool, the certificate source). A section missing here, such as dataDir
 // (the internal CA and the certificates are opened once) or log (the level
 // is copied into each component's logger when it is made), keeps its running
-// value, and the reload says that a restart is needed for the file's one.
+// value, and the reload says that a restart is needed for the file's one;
+// so does dbTunnel, whose listener and connections are set up once.
 // Keeping unlisted sections is the safe default: a section whose owner has
 // not made it reloadable is never reported as applied when it was not.
 const reloadable: ReadonlySet<string> = new Set([

@@ -1,3 +1,4 @@
+import { rmSync } from 'node:fs';
 import { connect as tlsConnect } from 'node:tls';
 import type { Socket } from 'socket.io-client';
 import { request } from 'undici';
@@ -12,6 +13,7 @@ import {
 } from '../e2e/socket-helpers.ts';
 import { startTestGuard, type TestGuard } from '../support/guard-harness.ts';
 import { parseResponses, sendRaw } from '../support/raw-http.ts';
+import { createTestCa } from '../support/test-ca.ts';
 
 // A reload changes policies for the next request and leaves everything that
 // is already open alone: the Socket.IO WebSocket below is opened before the
@@ -209,6 +211,28 @@ describe('reload', () => {
     expect(await servedNames(stack, 'localhost')).toContain('DNS:localhost');
     expect(stack.guard.runtime.resources.names().sort()).toEqual(running);
     expect(running).toEqual(expect.arrayContaining(['tls', 'upstream']));
+  });
+
+  it('keeps the database tunnel as it runs and says a restart is needed for its change', async () => {
+    double = await startOcommsDouble();
+    const ca = createTestCa('reload-tunnel');
+    const tunnel = { listen: '127.0.0.1:0', target: '127.0.0.1:5432', tls: { ca: ca.certPath } };
+    const stack = await startTestGuard(double.url, { ...smallApi, dbTunnel: tunnel });
+    guard = stack;
+    const port = stack.guard.ports.dbTunnel;
+    expect(port).toBeGreaterThan(0);
+
+    stack.rewriteConfig({ ...smallApi, dbTunnel: { ...tunnel, target: '127.0.0.1:6543' } });
+    const outcome = await stack.guard.reload({ channel: 'admin', requestedBy: 'test' });
+
+    expect(outcome).toMatchObject({
+      status: 'applied',
+      changed: [],
+      restartRequired: ['dbTunnel'],
+    });
+    expect(stack.guard.ports.dbTunnel).toBe(port);
+    expect(stack.guard.runtime.policies.config.dbTunnel?.target).toBe('127.0.0.1:5432');
+    rmSync(ca.dir, { recursive: true, force: true });
   });
 
   it('keeps the running dataDir and says a restart is needed for it', async () => {
