@@ -7,7 +7,8 @@ import type { Config } from './schema.ts';
 // (the internal CA and the certificates are opened once) or log (the level
 // is copied into each component's logger when it is made), keeps its running
 // value, and the reload says that a restart is needed for the file's one;
-// so does dbTunnel, whose listener and connections are set up once.
+// so do dbTunnel, whose listener and connections are set up once, and store,
+// whose connection every instance's counters live behind.
 // Keeping unlisted sections is the safe default: a section whose owner has
 // not made it reloadable is never reported as applied when it was not.
 const reloadable: ReadonlySet<string> = new Set([
@@ -20,6 +21,9 @@ const reloadable: ReadonlySet<string> = new Set([
   'limits',
   'routes',
   'headers',
+  'rateLimits',
+  'rateLimitSettings',
+  'bodyInspection',
   'reload',
 ] satisfies (keyof Config)[]);
 

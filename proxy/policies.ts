@@ -32,7 +32,7 @@ export function buildPolicies(config: Config, services: PolicyServices): GuardPo
   const observer = services.resources.acquire('rate-limit-observer', null, () =>
     createRateLimitObserver(services.registry, services.logger),
   );
-  const rateLimits = buildRateLimits(config, services.store, observer);
+  const rateLimits = buildRateLimits(config, services.store, observer, services.resources);
   // Order matters: the first refusal answers. Cheaper and broader policies first.
   const beforeForward: RequestPolicy[] = [rateLimits];
   const routes = buildRouteTable(config.routes, config.limits.maxBodyBytes);
