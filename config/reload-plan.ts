@@ -41,12 +41,16 @@ export function planReload(running: Config, next: Config): ReloadPlan {
   const after = next as Record<string, unknown>;
   const keys = [...new Set([...Object.keys(before), ...Object.keys(after)])].sort();
   const differing = keys.filter((key) => !isDeepStrictEqual(before[key], after[key]));
+  // The ACME manager holds the account, orders in progress and its metrics:
+  // a change of tls that involves it waits for a restart.
+  const acme = running.tls.mode === 'acme' || next.tls.mode === 'acme';
+  const applies = (key: string) => reloadable.has(key) && !(key === 'tls' && acme);
   const kept = Object.fromEntries(
-    keys.filter((key) => !reloadable.has(key)).map((key) => [key, before[key]]),
+    keys.filter((key) => !applies(key)).map((key) => [key, before[key]]),
   );
   return {
     config: Object.freeze({ ...next, ...kept }) as Config,
-    changed: differing.filter((key) => reloadable.has(key)),
-    restartRequired: differing.filter((key) => !reloadable.has(key)),
+    changed: differing.filter(applies),
+    restartRequired: differing.filter((key) => !applies(key)),
   };
 }

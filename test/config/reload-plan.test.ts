@@ -27,3 +27,22 @@ describe('reload plan', () => {
     expect(plan).toMatchObject({ changed: [], restartRequired: [] });
   });
 });
+
+describe('reload plan with ACME', () => {
+  it('keeps the running tls when either side uses ACME', () => {
+    const running = parseConfigText(base, 'running.yaml');
+    const acme = [
+      'tls:',
+      '  mode: acme',
+      '  domains: [chat.example.com]',
+      '  acme: { email: ops@example.com, acceptTermsOfService: true }',
+    ].join('\n');
+    const next = parseConfigText(`${base}${acme}\n`, 'next.yaml');
+
+    const plan = planReload(running, next);
+
+    expect(plan.restartRequired).toEqual(['tls']);
+    expect(plan.changed).toEqual([]);
+    expect(plan.config.tls).toBe(running.tls);
+  });
+});
