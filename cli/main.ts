@@ -3,6 +3,7 @@ import { parseArgs } from 'node:util';
 import { isGuardError } from '../common/errors.ts';
 import { ConfigError, formatProblems, loadConfigFile } from '../config/load.ts';
 import { listCertificates, renewCertificates } from './certs.ts';
+import { reloadCommand } from './reload.ts';
 import { runGuard } from './run.ts';
 import { overrideEnv, overrideFlag, runtimeProblem } from './runtime.js';
 
@@ -16,6 +17,8 @@ Commands:
   certs renew [--force] --config FILE
                         ask the running guard to renew due certificates now
                         (--force: all of them, even when not due)
+  reload --config FILE  make the running guard read FILE again (validated first;
+                        an invalid file changes nothing); exit 1 if refused
 
 Options:
   -c, --config FILE     the YAML configuration
@@ -43,7 +46,7 @@ export async function main(argv: string[]): Promise<number> {
     process.stdout.write(usage);
     return values.help || command === 'help' ? 0 : 2;
   }
-  if (command !== 'run' && command !== 'check' && command !== 'certs') {
+  if (!['run', 'check', 'certs', 'reload'].includes(command)) {
     process.stderr.write(`ocomms-guard: unknown command "${command}"\n\n${usage}`);
     return 2;
   }
@@ -53,6 +56,7 @@ export async function main(argv: string[]): Promise<number> {
   }
   if (command === 'check') return check(values.config);
   if (command === 'certs') return certs(values.config, positionals[1], values.force === true);
+  if (command === 'reload') return reloadCommand(values.config);
 
   const problem = runtimeProblem(process.versions.node);
   const overridden = values[overrideFlag] || process.env[overrideEnv] === '1';

@@ -18,7 +18,7 @@ export async function runGuard(file: string, runtimeWarning: string | undefined)
   if (runtimeWarning) logger.warn({ reason: runtimeWarning }, 'unsupported runtime allowed');
   let guard: Awaited<ReturnType<typeof startGuard>>;
   try {
-    guard = await startGuard(config, logger);
+    guard = await startGuard(config, logger, file);
   } catch (error) {
     const code = isGuardError(error) ? error.code : 'GUARD_ERR_STARTUP';
     logger.fatal({ code, reason: (error as Error).message }, 'guard failed to start');
@@ -35,9 +35,12 @@ export async function runGuard(file: string, runtimeWarning: string | undefined)
     };
     process.once('SIGTERM', () => stop('SIGTERM'));
     process.once('SIGINT', () => stop('SIGINT'));
+    // The whole configuration, certificates included; the outcome is logged
+    // and audited by the reload itself.
     process.on('SIGHUP', () => {
-      logger.info({ signal: 'SIGHUP' }, 'reloading certificates');
-      guard.reloadCertificates();
+      guard.reload({ channel: 'signal', requestedBy: 'SIGHUP' }).catch((error: Error) => {
+        logger.error({ err: { message: error.message } }, 'configuration reload failed');
+      });
     });
   });
 }

@@ -35,6 +35,9 @@ export const errorCodes = {
   GUARD_ERR_ACME_UNREACHABLE: 'the ACME directory cannot be reached',
   GUARD_ERR_ACME_CHALLENGE_UNKNOWN: 'no ACME challenge is pending for this token and host',
   GUARD_ERR_ACME_ADMIN: 'the certificate command cannot reach the running guard',
+  GUARD_ERR_RELOAD_FAILED: 'a valid configuration could not be put in service',
+  GUARD_ERR_ADMIN_DENIED: 'the admin request carries no valid admin token',
+  GUARD_ERR_ADMIN_UNREACHABLE: 'the running guard cannot be reached through its admin listener',
 } as const;
 
 export type ErrorCode = keyof typeof errorCodes;

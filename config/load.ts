@@ -130,7 +130,8 @@ function showInput(issue: z.core.$ZodIssue): string | undefined {
   if (!('input' in issue)) return undefined;
   const value = issue.input;
   if (value === undefined) return 'nothing';
-  const text = JSON.stringify(value);
+  // Credentials written into a URL by mistake are not repeated back.
+  const text = JSON.stringify(value)?.replace(/(\/\/)[^/@\s"]*@/g, '$1[redacted]@');
   if (text === undefined) return undefined;
   return text.length > 60 ? `${text.slice(0, 57)}...` : text;
 }

@@ -162,6 +162,12 @@ export const configSchema = z
       })
       .prefault({}),
     bodyInspection: bodyInspectionSchema,
+    reload: z
+      .strictObject({
+        watch: z.boolean().default(false),
+        watchIntervalMs: milliseconds.min(200).default(1000),
+      })
+      .prefault({}),
     log: z
       .strictObject({
         level: z

@@ -3,6 +3,7 @@ import type { RateLimitRuleConfig } from '../config/policy-schema.ts';
 import type { Config } from '../config/schema.ts';
 import { buildTrustList } from '../proxy/client-address.ts';
 import type { Reply } from '../proxy/reply.ts';
+import type { ResourceScope } from '../proxy/shared-resources.ts';
 import { accountOf } from './body-inspect.ts';
 import { groupAddress, hashKey, sessionOf } from './client-keys.ts';
 import { allowed, type Decision, type PolicyRequest, type RequestPolicy } from './decision.ts';
@@ -32,10 +33,11 @@ export function buildRateLimits(
   config: Config,
   store: GuardStore,
   observer: RateLimitObserver,
+  resources: ResourceScope,
 ): RequestPolicy {
   const rules = config.rateLimits
     .filter((rule) => rule.enabled)
-    .map((rule) => compile(rule, store, observer.storeError));
+    .map((rule) => compile(rule, store, observer.storeError, resources));
   const exempt: BlockList | undefined = buildTrustList(config.rateLimitSettings.exemptSources);
   const prefixLength = config.rateLimitSettings.ipv6PrefixLength;
 
@@ -68,6 +70,7 @@ function compile(
   rule: RateLimitRuleConfig,
   store: GuardStore,
   onStoreError: StoreErrorListener,
+  resources: ResourceScope,
 ): CompiledRule {
   const normalised = normaliseTarget(rule.match.path);
   const methods = rule.match.methods ? new Set(rule.match.methods.map(asMethod)) : undefined;
@@ -75,7 +78,7 @@ function compile(
     config: rule,
     path: normalised.ok ? normalised.path : rule.match.path,
     methods,
-    limiter: createRuleLimiter(rule, store, onStoreError),
+    limiter: createRuleLimiter(rule, store, onStoreError, resources),
   };
 }
 

@@ -5,6 +5,7 @@ import {
   RateLimiterRes,
 } from 'rate-limiter-flexible';
 import type { RateLimitRuleConfig } from '../config/policy-schema.ts';
+import type { ResourceScope } from '../proxy/shared-resources.ts';
 import type { GuardStore } from './store.ts';
 
 export type Consumed =
@@ -25,6 +26,7 @@ export function createRuleLimiter(
   rule: RateLimitRuleConfig,
   store: GuardStore,
   onStoreError: StoreErrorListener,
+  resources: ResourceScope,
 ): RuleLimiter {
   const options: IRateLimiterOptions = {
     keyPrefix: `rl:${rule.name}`,
@@ -39,13 +41,16 @@ export function createRuleLimiter(
         rejectIfRedisNotReady: true,
         ...(rule.onStoreError === 'memory'
           ? {
-              insuranceLimiter: new InsuranceLimiter(options, () =>
-                onStoreError(rule.name, 'memory'),
+              insuranceLimiter: keptInMemory(
+                `insurance:${rule.name}`,
+                options,
+                resources,
+                () => new InsuranceLimiter(options, () => onStoreError(rule.name, 'memory')),
               ),
             }
           : {}),
       })
-    : new RateLimiterMemory(options);
+    : keptInMemory(`memory:${rule.name}`, options, resources, () => new RateLimiterMemory(options));
 
   return {
     async consume(key) {
@@ -62,6 +67,25 @@ export function createRuleLimiter(
       }
     },
   };
+}
+
+// Counters in Redis outlive a reload by themselves: a limiter rebuilt on the
+// same client and key prefix reads the same keys. Counters in memory live in
+// the limiter, so it is kept across reloads by rule name, and a changed
+// limit, window or block time is given to it when the new rules take over.
+function keptInMemory<T extends RateLimiterMemory>(
+  name: string,
+  options: IRateLimiterOptions,
+  resources: ResourceScope,
+  create: () => T,
+): T {
+  const limiter = resources.acquire(`rate-limit:${name}`, null, create);
+  resources.onCommit(() => {
+    limiter.points = options.points ?? limiter.points;
+    limiter.duration = options.duration ?? limiter.duration;
+    limiter.blockDuration = options.blockDuration ?? limiter.blockDuration;
+  });
+  return limiter;
 }
 
 // The per-instance limiter a rule falls back to while Redis is away

@@ -3,12 +3,20 @@ import { connect } from 'node:net';
 import { handleCertificateAdmin } from '../acme/admin-certs.ts';
 import type { GuardRuntime } from './context.ts';
 
+/** Further endpoints by "METHOD /path", for example "POST /reload". */
+export type AdminRoutes = Readonly<
+  Record<string, (req: IncomingMessage, res: ServerResponse) => Promise<void>>
+>;
+
 // Operators' endpoints, on loopback by default: liveness, readiness (the
 // upstream accepts connections; the shared store's state is shown) and
 // Prometheus metrics.
-export function createAdminServer(runtime: GuardRuntime): Server {
+export function createAdminServer(runtime: GuardRuntime, routes: AdminRoutes = {}): Server {
   return createServer((req, res) => {
-    handleAdmin(runtime, req, res).catch(() => {
+    const path = (req.url ?? '/').split('?')[0];
+    const route = routes[`${req.method} ${path}`];
+    const work = route ? route(req, res) : handleAdmin(runtime, req, res);
+    work.catch(() => {
       if (!res.headersSent) json(res, 500, { status: 'error' });
       else res.destroy();
     });
@@ -48,7 +56,7 @@ async function handleAdmin(runtime: GuardRuntime, req: IncomingMessage, res: Ser
   json(res, 404, { code: 'GUARD_ERR_NOT_FOUND', message: 'no such endpoint' });
 }
 
-function json(res: ServerResponse, status: number, body: unknown): void {
+export function json(res: ServerResponse, status: number, body: unknown): void {
   const text = JSON.stringify(body);
   res.writeHead(status, {
     'content-type': 'application/json; charset=utf-8',

@@ -1,5 +1,6 @@
 import type { BlockList } from 'node:net';
 import type { CertificateAdmin } from '../acme/admin-certs.ts';
+import type { CertificateStore } from '../acme/cert-store.ts';
 import type { SecurityEvents } from '../audit/security-events.ts';
 import type { Logger } from '../common/log.ts';
 import type { Config } from '../config/schema.ts';
@@ -9,6 +10,7 @@ import type { SecurityHeaders } from '../policies/security-headers.ts';
 import type { GuardStore } from '../policies/store.ts';
 import type { Upstream } from './forward.ts';
 import type { Metrics } from './metrics.ts';
+import type { SharedResources } from './shared-resources.ts';
 
 // Everything a request needs, built once from the configuration. A request
 // reads it whole at its start, so a later reload can swap it atomically.
@@ -22,14 +24,20 @@ export type GuardPolicies = {
   readonly beforeForward: readonly RequestPolicy[];
 };
 
+// The runtime outlives reloads: a reload swaps `policies` (and `upstream`
+// when its settings changed) in one step; everything else is kept.
 export type GuardRuntime = {
   policies: GuardPolicies;
-  readonly upstream: Upstream;
+  upstream: Upstream;
   readonly metrics: Metrics;
   readonly logger: Logger;
   readonly events: SecurityEvents;
   /** State shared with other instances (Redis), or in memory. */
   readonly store: GuardStore;
+  /** Certificates in service, kept across reloads. */
+  readonly certificateStore: CertificateStore;
+  /** Long-lived stores, connections and sinks, reused by reloads. */
+  readonly resources: SharedResources;
   /** The port browsers reach the HTTPS listener on, for redirects. */
   httpsPublicPort: number;
   closing: boolean;

@@ -1,33 +1,31 @@
-import { readFileSync } from 'node:fs';
-import { createServer as createHttpServer, type Server } from 'node:http';
-import { createServer as createHttpsServer } from 'node:https';
+import { resolve } from 'node:path';
 import type { AcmeManager } from '../acme/acme-manager.ts';
 import { CertificateStore } from '../acme/cert-store.ts';
-import { withHttpChallenges } from '../acme/http-challenge.ts';
 import { createLogEvents } from '../audit/security-events.ts';
 import type { Logger } from '../common/log.ts';
 import type { Config } from '../config/schema.ts';
-import { parseListenAddress } from '../config/units.ts';
+import { createConfigWatch } from '../config/watch-file.ts';
 import { createStore } from '../policies/store.ts';
-import { createAdminServer } from './admin.ts';
-import { createClientErrorHandler } from './client-errors.ts';
+import type { AdminRoutes } from './admin.ts';
+import { AdminToken, adminUrlFor, writeAdminAccess } from './admin-access.ts';
+import { createReloadRoute } from './admin-reload.ts';
+import { assemble } from './assemble.ts';
 import type { GuardRuntime } from './context.ts';
 import { type DbTunnel, startDbTunnel } from './db-tunnel.ts';
-import { createUpstream } from './forward.ts';
-import { createHttpHandler } from './http-handler.ts';
-import { listenOn } from './listen.ts';
+import { isLoopbackListen, Listeners, type Ports } from './listeners.ts';
 import { createMetrics } from './metrics.ts';
-import { buildPolicies } from './policies.ts';
-import { tlsProtocolOptions } from './tls-options.ts';
-import { startTlsSource } from './tls-source.ts';
-import { createUpgradeHandler, type UpgradeTracker } from './upgrade.ts';
+import { createReloader, type ReloadOutcome, type ReloadRequest } from './reload.ts';
+import { SharedResources } from './shared-resources.ts';
+import type { UpgradeTracker } from './upgrade.ts';
 
 export type Guard = {
-  readonly ports: { https: number; http?: number; admin?: number; dbTunnel?: number };
+  /** The bound ports, updated when a reload moves a listener. */
+  readonly ports: Readonly<Ports>;
   readonly caCertPath: string | undefined;
   readonly runtime: GuardRuntime;
   readonly acme: AcmeManager | undefined;
-  reloadCertificates(): void;
+  /** Reads the configuration file again; certificates included. */
+  reload(request: ReloadRequest): Promise<ReloadOutcome>;
   close(): Promise<void>;
 };
 
@@ -36,153 +34,154 @@ export type GuardOptions = { readonly now?: () => number };
 export async function startGuard(
   config: Config,
   logger: Logger,
+  configFile: string,
   options: GuardOptions = {},
 ): Promise<Guard> {
+  const proxyLogger = logger.child({ component: 'proxy' });
   const metrics = createMetrics();
-  const store = new CertificateStore();
-  const events = createLogEvents(logger.child({ component: 'audit' }));
-  const tlsSource = startTlsSource(config, store, logger.child({ component: 'tls' }), {
-    events,
-    registry: metrics.registry,
-    now: options.now,
-  });
-  const challenges = tlsSource.acme?.challenges;
-  const fallback = store.fallback;
-  if (!fallback) throw new Error('no certificate installed');
-
-  const ca = config.upstream.ca ? readFileSync(config.upstream.ca) : undefined;
-  const policyStore = createStore(config.store, logger, metrics.registry);
-  const services = { store: policyStore, registry: metrics.registry, logger };
-  const runtime: GuardRuntime = {
-    policies: buildPolicies(config, services),
-    store: policyStore,
-    upstream: createUpstream(config.upstream, ca),
-    metrics,
-    logger: logger.child({ component: 'proxy' }),
-    events,
-    httpsPublicPort: 443,
-    closing: false,
-    certificates: tlsSource.acme,
-  };
-  const upgrades: UpgradeTracker = { connections: new Set() };
-  const serverOptions = {
-    maxHeaderSize: config.limits.maxHeaderBytes,
-    requestTimeout: config.limits.requestTimeoutMs,
-    headersTimeout: config.limits.headersTimeoutMs,
-    keepAliveTimeout: config.limits.keepAliveTimeoutMs,
-    // Node checks header and request deadlines on this sweep (30 s by
-    // default), which would let slow-header clients hold sockets far longer.
-    connectionsCheckingInterval: Math.min(1000, config.limits.headersTimeoutMs),
-    // The guard refuses a missing Host itself, with its JSON answer and headers.
-    requireHostHeader: false,
-  };
-
-  const handleHttps = createHttpHandler(runtime, 'https');
-  const https = createHttpsServer(
-    {
-      ...tlsProtocolOptions,
-      ...serverOptions,
-      cert: fallback.pair.cert,
-      key: fallback.pair.key,
-      // TLS-ALPN-01 (RFC 8737): validation handshakes ask for acme-tls/1.
-      ...(challenges
-        ? { ALPNCallback: challenges.selectProtocol.bind(challenges) }
-        : { ALPNProtocols: ['http/1.1'] }),
-      SNICallback: (name, done) =>
-        done(null, challenges?.contextForHandshake(name) ?? store.lookup(name)?.context),
-    },
-    handleHttps,
-  );
-  const handleUpgrade = createUpgradeHandler(runtime, upgrades);
-  https.on('upgrade', handleUpgrade);
-  // Without these listeners Node drops a CONNECT silently and answers an
-  // unknown Expect with its own bare 417; the guard refuses both itself.
-  https.on('connect', handleUpgrade);
-  https.on('checkExpectation', handleHttps);
-  https.on('clientError', createClientErrorHandler(runtime, true));
-  https.on('tlsClientError', () => metrics.clientErrors.inc({ reason: 'tls_handshake' }));
-  store.onInstall((installed) => {
+  const certificates = new CertificateStore();
+  certificates.onInstall((installed) => {
     for (const name of installed.names) {
       metrics.certificateExpiry.set({ name }, installed.notAfter.getTime() / 1000);
     }
-    const current = store.fallback;
-    if (current) https.setSecureContext({ ...tlsProtocolOptions, ...current.pair });
   });
-  for (const name of fallback.names) {
-    metrics.certificateExpiry.set({ name }, fallback.notAfter.getTime() / 1000);
+  // The shared store is made once: its settings (store) need a restart.
+  const policyStore = createStore(config.store, logger, metrics.registry);
+  const events = createLogEvents(logger.child({ component: 'audit' }));
+  const services = {
+    certificates,
+    store: policyStore,
+    registry: metrics.registry,
+    logger,
+    events,
+    now: options.now,
+  };
+  const resources = new SharedResources(proxyLogger);
+  const generation = resources.begin();
+  let assembly: ReturnType<typeof assemble>;
+  try {
+    assembly = assemble(config, generation, services);
+  } catch (error) {
+    await generation.abort();
+    await policyStore.close();
+    throw error;
   }
+  const runtime: GuardRuntime = {
+    policies: assembly.policies,
+    store: policyStore,
+    upstream: assembly.upstream,
+    metrics,
+    logger: proxyLogger,
+    events,
+    certificates: assembly.tls.acme,
+    certificateStore: certificates,
+    resources,
+    httpsPublicPort: 443,
+    closing: false,
+  };
 
-  const servers: Server[] = [https];
-  const ports: Guard['ports'] = { https: 0 };
-  // Header counts are checked by the guard itself (431), so the parser must
-  // keep every header instead of silently dropping those past its limit.
-  https.maxHeadersCount = 0;
-  ports.https = await listenOn(https, config.listen.https, 'listen.https');
-  runtime.httpsPublicPort = config.listen.publicHttpsPort ?? ports.https;
-
-  if (config.listen.http !== false) {
-    const plain = createHttpHandler(runtime, 'http');
-    const handlePlain = challenges ? withHttpChallenges(runtime, challenges, plain) : plain;
-    const http = createHttpServer(serverOptions, handlePlain);
-    http.on('checkExpectation', handlePlain);
-    http.maxHeadersCount = 0;
-    http.on('clientError', createClientErrorHandler(runtime, false));
-    servers.push(http);
-    ports.http = await listenOn(http, config.listen.http, 'listen.http');
+  const token = new AdminToken();
+  const upgrades: UpgradeTracker = { connections: new Set() };
+  const adminRoutes: Record<string, AdminRoutes[string]> = {};
+  const challenges = assembly.tls.acme?.challenges;
+  const listeners = new Listeners(runtime, certificates, upgrades, adminRoutes, challenges);
+  try {
+    (await listeners.bind(config)).commit();
+  } catch (error) {
+    await generation.abort();
+    throw error;
   }
-  if (config.listen.admin !== false) {
-    const admin = createAdminServer(runtime);
-    servers.push(admin);
-    ports.admin = await listenOn(admin, config.listen.admin, 'listen.admin');
-    if (!isLoopbackListen(config.listen.admin)) {
-      logger.warn({ admin: config.listen.admin }, 'admin listener is reachable beyond loopback');
+  generation.commit();
+  runtime.httpsPublicPort = config.listen.publicHttpsPort ?? listeners.ports.https;
+
+  const file = resolve(configFile);
+  const reloadLogger = logger.child({ component: 'reload' });
+  const afterConfig = (applied: Config) => {
+    publishAdminAccess(applied, listeners.ports, token, reloadLogger);
+    watch.follow(applied.reload);
+    const admin = applied.listen.admin;
+    if (admin !== false && !isLoopbackListen(admin)) {
+      logger.warn({ admin }, 'admin listener is reachable beyond loopback');
     }
-  }
+  };
+  const reloader = createReloader({
+    runtime,
+    services,
+    listeners,
+    configFile: file,
+    logger: reloadLogger,
+    onApplied: afterConfig,
+  });
+  const watch = createConfigWatch(file, () => {
+    reloader.reload({ channel: 'file-watch', requestedBy: 'file change' }).catch((error) => {
+      reloadLogger.error({ err: { message: (error as Error).message } }, 'reload failed');
+    });
+  });
+  adminRoutes['POST /reload'] = createReloadRoute(token, reloader);
+  afterConfig(config);
+  // The tunnel is started once; a reload keeps it (dbTunnel needs a restart).
   let dbTunnel: DbTunnel | undefined;
   if (config.dbTunnel) {
     const tunnelLogger = logger.child({ component: 'db-tunnel' });
     const { events } = runtime;
     dbTunnel = await startDbTunnel(config.dbTunnel, metrics.dbTunnel, tunnelLogger, events);
-    ports.dbTunnel = dbTunnel.port;
+    listeners.ports.dbTunnel = dbTunnel.port;
   }
-  logger.info({ ports, upstream: runtime.upstream.origin.origin }, 'guard started');
-  tlsSource.acme?.start();
+  logger.info(
+    { ports: listeners.ports, upstream: runtime.upstream.origin.origin },
+    'guard started',
+  );
+  assembly.tls.acme?.start();
 
   return {
-    ports,
-    caCertPath: tlsSource.caCertPath,
+    ports: listeners.ports,
+    caCertPath: assembly.tls.caCertPath,
     runtime,
-    acme: tlsSource.acme,
-    reloadCertificates: () => tlsSource.reload(),
-    // The app may need its database to finish in-flight requests, so the
-    // tunnel closes after them.
-    close: () =>
-      shutdown(runtime, servers, upgrades, config, () => tlsSource.close()).then(() =>
-        dbTunnel?.close(),
-      ),
+    acme: assembly.tls.acme,
+    reload: (request) => reloader.reload(request),
+    close: async () => {
+      watch.close();
+      publishAdminAccess(runtime.policies.config, {}, token, reloadLogger);
+      await shutdown(runtime, listeners, upgrades);
+      // The app may need its database to finish in-flight requests, so the
+      // tunnel closes after them.
+      await dbTunnel?.close();
+    },
   };
 }
 
-function isLoopbackListen(address: string): boolean {
-  const host = parseListenAddress(address)?.host;
-  return host !== undefined && (host === '::1' || host === 'localhost' || host.startsWith('127.'));
+// The token file tells `ocomms-guard reload` where the admin listener is now.
+function publishAdminAccess(
+  config: Config,
+  ports: Partial<Ports>,
+  token: AdminToken,
+  logger: Logger,
+) {
+  const dataDir = resolve(config.dataDir);
+  try {
+    const admin = config.listen.admin;
+    const access =
+      admin === false || ports.admin === undefined
+        ? undefined
+        : { url: adminUrlFor(admin, ports.admin), token: token.token };
+    writeAdminAccess(dataDir, access);
+  } catch (error) {
+    const code = (error as { code?: string }).code ?? 'failed';
+    logger.error({ err: { code }, dataDir }, 'admin access file not written');
+  }
 }
 
 // Stop accepting, let in-flight requests finish until the deadline, end
 // WebSockets with a FIN rather than a reset, then cut what is left.
 async function shutdown(
   runtime: GuardRuntime,
-  servers: Server[],
+  listeners: Listeners,
   upgrades: UpgradeTracker,
-  config: Config,
-  closeTls: () => void,
 ): Promise<void> {
   if (runtime.closing) return;
   runtime.closing = true;
-  closeTls();
-  const closed = servers.map(
-    (server) => new Promise<void>((resolve) => server.close(() => resolve())),
-  );
+  const servers = listeners.servers;
+  const closed = listeners.stopAccepting();
   for (const connection of upgrades.connections) connection.closeGracefully();
   // Connections become idle as their last response ends; close them then.
   const sweep = setInterval(() => {
@@ -191,7 +190,7 @@ async function shutdown(
   for (const server of servers) server.closeIdleConnections();
 
   const deadline = new Promise<'deadline'>((resolve) => {
-    setTimeout(resolve, config.limits.shutdownTimeoutMs, 'deadline').unref();
+    setTimeout(resolve, runtime.policies.config.limits.shutdownTimeoutMs, 'deadline').unref();
   });
   const outcome = await Promise.race([Promise.all(closed), deadline]);
   clearInterval(sweep);
@@ -199,7 +198,8 @@ async function shutdown(
     for (const server of servers) server.closeAllConnections();
     for (const connection of upgrades.connections) connection.destroy();
   }
-  await runtime.upstream.close();
+  // The upstream pool, the certificate source and what policies kept end here.
+  await runtime.resources.close();
   await runtime.store.close();
   runtime.logger.info({ outcome: outcome === 'deadline' ? 'forced' : 'drained' }, 'guard stopped');
 }

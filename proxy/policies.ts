@@ -10,16 +10,29 @@ import { buildSecurityHeaders } from '../policies/security-headers.ts';
 import type { GuardStore } from '../policies/store.ts';
 import { buildTrustList } from './client-address.ts';
 import type { GuardPolicies } from './context.ts';
+import type { ResourceScope } from './shared-resources.ts';
 
-/** What policies with state are built on: one store and registry per guard. */
-export type PolicyServices = { store: GuardStore; registry: Registry; logger: Logger };
+/**
+ * What policies with state are built on: one store and registry per guard,
+ * and `resources` for anything that must outlive a reload.
+ */
+export type PolicyServices = {
+  store: GuardStore;
+  registry: Registry;
+  logger: Logger;
+  resources: ResourceScope;
+};
 
+// Built again on every reload. Anything that must outlive a reload (a store
+// connection, counters, metrics, an audit sink) is taken from
+// `services.resources`, never created here: see "State across reloads" in
+// docs/reload.md.
 export function buildPolicies(config: Config, services: PolicyServices): GuardPolicies {
-  const rateLimits = buildRateLimits(
-    config,
-    services.store,
+  // Metrics are registered once per guard: a second registration throws.
+  const observer = services.resources.acquire('rate-limit-observer', null, () =>
     createRateLimitObserver(services.registry, services.logger),
   );
+  const rateLimits = buildRateLimits(config, services.store, observer, services.resources);
   // Order matters: the first refusal answers. Cheaper and broader policies first.
   const beforeForward: RequestPolicy[] = [rateLimits];
   const routes = buildRouteTable(config.routes, config.limits.maxBodyBytes);

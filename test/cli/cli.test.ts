@@ -29,6 +29,7 @@ describe('command line', () => {
     expect(help.code).toBe(0);
     expect(help.stdout).toContain('run --config FILE');
     expect(help.stdout).toContain('check --config FILE');
+    expect(help.stdout).toContain('reload --config FILE');
   });
 
   it('rejects unknown commands and options with usage and exit code 2', async () => {

@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
@@ -21,6 +21,10 @@ export type TestGuard = {
   logs: Record<string, unknown>[];
   logText(): string;
   dataDir: string;
+  /** The YAML file the guard was started with and reloads. */
+  configFile: string;
+  /** Writes a new configuration file: the start document with `changes` merged over it. */
+  rewriteConfig(changes: Record<string, unknown>): void;
   close(): Promise<void>;
 };
 
@@ -40,7 +44,9 @@ export async function startTestGuard(
     log: { level: 'debug' },
     ...overrides,
   };
-  const config = parseConfigText(stringify(document), join(dataDir, 'config.yaml'));
+  const configFile = join(dataDir, 'config.yaml');
+  writeFileSync(configFile, stringify(document));
+  const config = parseConfigText(stringify(document), configFile);
   const lines: string[] = [];
   const sink = new Writable({
     write(chunk: Buffer, _encoding, callback) {
@@ -48,7 +54,8 @@ export async function startTestGuard(
       callback();
     },
   });
-  const guard = await startGuard(config, createLogger(config.log.level, sink), options);
+  const logger = createLogger(config.log.level, sink);
+  const guard = await startGuard(config, logger, configFile, options);
   const ca = guard.caCertPath ? readFileSync(guard.caCertPath) : Buffer.alloc(0);
   const agent = new Agent({ connect: { ca, servername: 'localhost' } });
 
@@ -64,6 +71,10 @@ export async function startTestGuard(
     },
     logText: () => lines.join('\n'),
     dataDir,
+    configFile,
+    rewriteConfig(changes) {
+      writeFileSync(configFile, stringify({ ...document, ...changes }));
+    },
     async close() {
       await agent.close();
       await guard.close();
