@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { isGuardError } from '../common/errors.ts';
 import { ConfigError, formatProblems, loadConfigFile } from '../config/load.ts';
+import { auditCommands, runAuditCommand } from './audit.ts';
 import { listCertificates, renewCertificates } from './certs.ts';
 import { runGuard } from './run.ts';
 import { overrideEnv, overrideFlag, runtimeProblem } from './runtime.js';
@@ -16,6 +17,14 @@ Commands:
   certs renew [--force] --config FILE
                         ask the running guard to renew due certificates now
                         (--force: all of them, even when not due)
+  audit migrate         create or update the audit tables in PostgreSQL
+  audit verify          walk the hash chain; names the first altered, removed or
+                        inserted event, exit 1 if any
+  audit tail [--follow] [--type T] [--actor A] [--limit N]
+                        the newest events; --follow keeps printing new ones
+  audit search --since T [--until T] [--type T] [--actor A] [--limit N]
+                        events in a time range (ISO times, or 15m, 2h, 7d ago)
+                        (audit commands take --config FILE; --json prints JSON lines)
 
 Options:
   -c, --config FILE     the YAML configuration
@@ -43,7 +52,7 @@ export async function main(argv: string[]): Promise<number> {
     process.stdout.write(usage);
     return values.help || command === 'help' ? 0 : 2;
   }
-  if (command !== 'run' && command !== 'check' && command !== 'certs') {
+  if (command !== 'run' && command !== 'check' && command !== 'certs' && command !== 'audit') {
     process.stderr.write(`ocomms-guard: unknown command "${command}"\n\n${usage}`);
     return 2;
   }
@@ -53,6 +62,7 @@ export async function main(argv: string[]): Promise<number> {
   }
   if (command === 'check') return check(values.config);
   if (command === 'certs') return certs(values.config, positionals[1], values.force === true);
+  if (command === 'audit') return audit(values.config, positionals[1], values);
 
   const problem = runtimeProblem(process.versions.node);
   const overridden = values[overrideFlag] || process.env[overrideEnv] === '1';
@@ -75,6 +85,13 @@ function parse(argv: string[]) {
       version: { type: 'boolean', short: 'v' },
       force: { type: 'boolean' },
       [overrideFlag.slice(2)]: { type: 'boolean' },
+      type: { type: 'string' },
+      actor: { type: 'string' },
+      since: { type: 'string' },
+      until: { type: 'string' },
+      limit: { type: 'string' },
+      follow: { type: 'boolean', short: 'f' },
+      json: { type: 'boolean' },
     },
   });
 }
@@ -107,6 +124,25 @@ async function certs(file: string, action: string | undefined, force: boolean) {
     return 1;
   }
   return action === 'list' ? listCertificates(config) : renewCertificates(config, force);
+}
+
+async function audit(
+  file: string,
+  command: string | undefined,
+  options: Parameters<typeof runAuditCommand>[2],
+): Promise<number> {
+  if (!command || !(auditCommands as readonly string[]).includes(command)) {
+    process.stderr.write(`ocomms-guard: audit needs one of: ${auditCommands.join(', ')}\n`);
+    return 2;
+  }
+  try {
+    return await runAuditCommand(command, loadConfigFile(file).config, options);
+  } catch (error) {
+    if (error instanceof ConfigError) process.stderr.write(`${formatProblems(error)}\n`);
+    else if (isGuardError(error)) process.stderr.write(`${error.code}: ${error.message}\n`);
+    else throw error;
+    return 1;
+  }
 }
 
 function version(): string {

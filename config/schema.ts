@@ -1,5 +1,6 @@
 import { BlockList, isIP } from 'node:net';
 import { z } from 'zod';
+import { auditSchema } from './audit-schema.ts';
 import { dbTunnelSchema } from './db-tunnel-schema.ts';
 import {
   bodyInspectionSchema,
@@ -162,6 +163,7 @@ export const configSchema = z
       })
       .prefault({}),
     bodyInspection: bodyInspectionSchema,
+    audit: auditSchema.prefault({}),
     log: z
       .strictObject({
         level: z

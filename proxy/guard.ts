@@ -4,7 +4,8 @@ import { createServer as createHttpsServer } from 'node:https';
 import type { AcmeManager } from '../acme/acme-manager.ts';
 import { CertificateStore } from '../acme/cert-store.ts';
 import { withHttpChallenges } from '../acme/http-challenge.ts';
-import { createLogEvents } from '../audit/security-events.ts';
+import { createMemorySessionOwners } from '../audit/session-owners.ts';
+import { type AuditTrail, startAuditTrail } from '../audit/trail.ts';
 import type { Logger } from '../common/log.ts';
 import type { Config } from '../config/schema.ts';
 import { parseListenAddress } from '../config/units.ts';
@@ -40,7 +41,8 @@ export async function startGuard(
 ): Promise<Guard> {
   const metrics = createMetrics();
   const store = new CertificateStore();
-  const events = createLogEvents(logger.child({ component: 'audit' }));
+  const audit = startAuditTrail(config, logger.child({ component: 'audit' }), metrics.registry);
+  const events = audit.events;
   const tlsSource = startTlsSource(config, store, logger.child({ component: 'tls' }), {
     events,
     registry: metrics.registry,
@@ -60,6 +62,7 @@ export async function startGuard(
     metrics,
     logger: logger.child({ component: 'proxy' }),
     events,
+    sessionOwners: createMemorySessionOwners(),
     httpsPublicPort: 443,
     closing: false,
     certificates: tlsSource.acme,
@@ -147,6 +150,7 @@ export async function startGuard(
   }
   logger.info({ ports, upstream: runtime.upstream.origin.origin }, 'guard started');
   tlsSource.acme?.start();
+  audit.events.emit({ type: 'guard.started', outcome: 'info', details: { https: ports.https } });
 
   return {
     ports,
@@ -157,7 +161,7 @@ export async function startGuard(
     // The app may need its database to finish in-flight requests, so the
     // tunnel closes after them.
     close: () =>
-      shutdown(runtime, servers, upgrades, config, () => tlsSource.close()).then(() =>
+      shutdown(runtime, servers, upgrades, config, () => tlsSource.close(), audit).then(() =>
         dbTunnel?.close(),
       ),
   };
@@ -176,6 +180,7 @@ async function shutdown(
   upgrades: UpgradeTracker,
   config: Config,
   closeTls: () => void,
+  audit: AuditTrail,
 ): Promise<void> {
   if (runtime.closing) return;
   runtime.closing = true;
@@ -202,4 +207,12 @@ async function shutdown(
   await runtime.upstream.close();
   await runtime.store.close();
   runtime.logger.info({ outcome: outcome === 'deadline' ? 'forced' : 'drained' }, 'guard stopped');
+  audit.events.emit({
+    type: 'guard.stopped',
+    outcome: 'info',
+    details: { outcome: outcome === 'deadline' ? 'forced' : 'drained' },
+  });
+  // The last events get a short while to reach the database; the rest wait
+  // in the spool for the next start.
+  await audit.close(Math.min(2000, config.limits.shutdownTimeoutMs));
 }
