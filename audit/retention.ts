@@ -2,12 +2,16 @@ import type pg from 'pg';
 import type { Logger } from '../common/log.ts';
 
 const intervalMs = 60 * 60 * 1000;
-const firstRunMs = 60 * 1000;
 
 // Removes events older than the retention from the old end of each stream,
 // through the database's own guard_audit_prune function (which records where
 // it cut, so the chain stays verifiable). Hourly; a failure waits an hour.
-export function startRetention(pool: pg.Pool, keepDays: number, logger: Logger): () => void {
+export function startRetention(
+  pool: pg.Pool,
+  keepDays: number,
+  logger: Logger,
+  firstRunMs = 60 * 1000,
+): () => void {
   const run = async () => {
     try {
       const result = await pool.query<{ removed: string }>(
