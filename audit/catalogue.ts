@@ -22,6 +22,7 @@ export const securityEventTypes = {
   'certificate.issued': 'a certificate was issued',
   'certificate.renewed': 'a certificate was renewed',
   'certificate.failed': 'issuing or renewing a certificate failed',
+  'db_tunnel.server_rejected': 'the database tunnel refused a server (TLS or identity)',
   'config.reloaded': 'the configuration was reloaded',
   'guard.started': 'the guard started',
   'guard.stopped': 'the guard stopped',
