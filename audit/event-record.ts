@@ -85,18 +85,20 @@ export function pseudonym(key: string, value: string): string {
 
 export function bounded(value: string | undefined | null, limit: number): string | null {
   if (value === undefined || value === null) return null;
-  const clean = wellFormed(String(value)).replaceAll('\u0000', '\uFFFD');
+  let clean = wellFormed(String(value));
+  if (clean.includes('\u0000')) clean = clean.replaceAll('\u0000', '\uFFFD');
   if (clean.length <= limit) return clean;
   // Cutting between the halves of a surrogate pair would leave half a character.
   return `${wellFormed(clean.slice(0, limit - 1))}…`;
 }
 
+const anySurrogate = /[\uD800-\uDFFF]/;
 const loneSurrogate = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
 
 // A lone surrogate cannot be encoded as UTF-8; the database would see U+FFFD
 // and the hash of the stored row would differ from the one computed here.
 function wellFormed(text: string): string {
-  return text.replace(loneSurrogate, '\uFFFD');
+  return anySurrogate.test(text) ? text.replace(loneSurrogate, '\uFFFD') : text;
 }
 
 function boundedDetails(details: SecurityEventInput['details']): Record<string, DetailValue> {

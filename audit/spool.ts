@@ -82,17 +82,19 @@ export class Spool {
     this.#onFlush = listener;
   }
 
-  /** False when the spool is full: the event is not taken and not chained. */
-  hasRoomFor(bytes: number): boolean {
-    return this.pendingBytes + bytes <= this.#maxBytes;
-  }
-
-  append(record: AuditRecord): void {
+  /**
+   * Takes the record (chained to the current head) unless the spool is full;
+   * a refused record leaves the head where it was, so the chain has no gap.
+   */
+  append(record: AuditRecord): boolean {
     const line = `${JSON.stringify(record)}\n`;
+    const bytes = Buffer.byteLength(line);
+    if (this.pendingBytes + bytes > this.#maxBytes) return false;
     this.#buffer.push(line);
-    this.#bufferBytes += Buffer.byteLength(line);
+    this.#bufferBytes += bytes;
     this.#head = { stream: record.stream, seq: record.seq, hash: record.hash };
     this.#timer ??= setTimeout(() => void this.flush(), this.#flushMs);
+    return true;
   }
 
   /** Writes what is buffered; resolves once it is on disk. */

@@ -51,15 +51,13 @@ export function startAuditTrail(config: Config, logger: Logger, registry: Regist
         logger.info({ event: record }, 'security event');
         return;
       }
-      const estimate = JSON.stringify(record).length * 3 + 256;
-      if (!spool.hasRoomFor(estimate)) {
+      const chained = chainRecord(record, spool.head, audit.chainKey);
+      if (!spool.append(chained)) {
         metrics.dropped.inc();
         watch.full(spool.pendingBytes);
         logger.info({ event: record, spooled: false }, 'security event');
         return;
       }
-      const chained = chainRecord(record, spool.head, audit.chainKey);
-      spool.append(chained);
       logger.info({ event: chained }, 'security event');
       watch.check(spool.pendingBytes, spool.pendingEvents);
     },

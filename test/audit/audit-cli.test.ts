@@ -1,4 +1,4 @@
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -194,6 +194,32 @@ describe('ocomms-guard audit', () => {
       .map((line) => JSON.parse(line) as { account: string; type: string });
     expect(events).toHaveLength(10);
     for (const event of events) expect(event.account).toBe('eve@example.com');
+  });
+
+  it('tail --follow prints new events as they arrive', async () => {
+    restore();
+    const args = ['audit', 'tail', '--config', configPath, '--follow', '--json'];
+    const child = spawn(process.execPath, [cliPath, ...args, '--type', 'guard.started'], {
+      cwd: repoRoot,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let output = '';
+    child.stdout.on('data', (chunk: Buffer) => {
+      output += chunk.toString('utf8');
+    });
+    const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
+    const lines = () => output.split('\n').filter(Boolean);
+    try {
+      await waitFor(() => lines().length === 1, 'the existing start event');
+      const guard = await startTestGuard(app.url, { audit: db.audit() });
+      await guard.close();
+      await waitFor(() => lines().length === 2, 'the new start event');
+      const types = lines().map((line) => (JSON.parse(line) as { type: string }).type);
+      expect(types).toEqual(['guard.started', 'guard.started']);
+    } finally {
+      child.kill('SIGINT');
+    }
+    expect(await exited).toBe(0);
   });
 
   it('search finds events in a time range', async () => {

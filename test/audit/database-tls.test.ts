@@ -129,6 +129,40 @@ describe('audit database TLS', () => {
     }
   });
 
+  it('presents a client certificate when the server demands one', async () => {
+    const clients = createTestCa('audit-clients');
+    const server = await startTestPostgres({
+      tls: trusted.issue('localhost', ['localhost', '127.0.0.1']),
+      clientCaPath: clients.certPath,
+    });
+    servers.push(server);
+    const without = await refusal(server, { tls: { ca: trusted.certPath } });
+    expect(without.reason).toBe('auth');
+    expect(tableExists(server)).toBe(false);
+
+    // clientcert=verify-full: the certificate's name must be the user's.
+    const client = clients.issue(server.user, [server.user]);
+    const guard = await startTestGuard(app.url, {
+      audit: {
+        spool: { flushMs: 10 },
+        postgres: {
+          url: server.url('localhost'),
+          tls: { ca: trusted.certPath, cert: client.certPath, key: client.keyPath },
+        },
+      },
+    });
+    try {
+      await waitFor(
+        () =>
+          tableExists(server) &&
+          server.psql('select count(*) from guard_audit_events').trim() !== '0',
+        'the start event stored',
+      );
+    } finally {
+      await guard.close();
+    }
+  });
+
   it('will not start with a weaker TLS mode unless told it is insecure', () => {
     const text = (mode: string, insecure: boolean) =>
       [
