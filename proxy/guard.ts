@@ -4,6 +4,7 @@ import { createServer as createHttpsServer } from 'node:https';
 import type { AcmeManager } from '../acme/acme-manager.ts';
 import { CertificateStore } from '../acme/cert-store.ts';
 import { withHttpChallenges } from '../acme/http-challenge.ts';
+import { createRedisSessionOwners } from '../audit/redis-session-owners.ts';
 import { createMemorySessionOwners } from '../audit/session-owners.ts';
 import { type AuditTrail, startAuditTrail } from '../audit/trail.ts';
 import type { Logger } from '../common/log.ts';
@@ -62,7 +63,9 @@ export async function startGuard(
     metrics,
     logger: logger.child({ component: 'proxy' }),
     events,
-    sessionOwners: createMemorySessionOwners(),
+    sessionOwners: policyStore.redis
+      ? createRedisSessionOwners(policyStore.redis, createMemorySessionOwners())
+      : createMemorySessionOwners(),
     httpsPublicPort: 443,
     closing: false,
     certificates: tlsSource.acme,
