@@ -209,13 +209,10 @@ async function shutdown(
   }
   await runtime.upstream.close();
   await runtime.store.close();
-  runtime.logger.info({ outcome: outcome === 'deadline' ? 'forced' : 'drained' }, 'guard stopped');
-  audit.events.emit({
-    type: 'guard.stopped',
-    outcome: 'info',
-    details: { outcome: outcome === 'deadline' ? 'forced' : 'drained' },
-  });
+  const ended = outcome === 'deadline' ? 'forced' : 'drained';
+  audit.events.emit({ type: 'guard.stopped', outcome: 'info', details: { outcome: ended } });
   // The last events get a short while to reach the database; the rest wait
   // in the spool for the next start.
   await audit.close(Math.min(2000, config.limits.shutdownTimeoutMs));
+  runtime.logger.info({ outcome: ended }, 'guard stopped');
 }
