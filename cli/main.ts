@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { isGuardError } from '../common/errors.ts';
 import { ConfigError, formatProblems, loadConfigFile } from '../config/load.ts';
+import { auditCommands, runAuditCommand } from './audit.ts';
 import { listCertificates, renewCertificates } from './certs.ts';
 import { reloadCommand } from './reload.ts';
 import { runGuard } from './run.ts';
@@ -19,6 +20,14 @@ Commands:
                         (--force: all of them, even when not due)
   reload --config FILE  make the running guard read FILE again (validated first;
                         an invalid file changes nothing); exit 1 if refused
+  audit migrate         create or update the audit tables in PostgreSQL
+  audit verify          walk the hash chain; names the first altered, removed or
+                        inserted event, exit 1 if any
+  audit tail [--follow] [--type T] [--actor A] [--limit N]
+                        the newest events; --follow keeps printing new ones
+  audit search --since T [--until T] [--type T] [--actor A] [--limit N]
+                        events in a time range (ISO times, or 15m, 2h, 7d ago)
+                        (audit commands take --config FILE; --json prints JSON lines)
 
 Options:
   -c, --config FILE     the YAML configuration
@@ -46,7 +55,7 @@ export async function main(argv: string[]): Promise<number> {
     process.stdout.write(usage);
     return values.help || command === 'help' ? 0 : 2;
   }
-  if (!['run', 'check', 'certs', 'reload'].includes(command)) {
+  if (!['run', 'check', 'certs', 'reload', 'audit'].includes(command)) {
     process.stderr.write(`ocomms-guard: unknown command "${command}"\n\n${usage}`);
     return 2;
   }
@@ -57,6 +66,7 @@ export async function main(argv: string[]): Promise<number> {
   if (command === 'check') return check(values.config);
   if (command === 'certs') return certs(values.config, positionals[1], values.force === true);
   if (command === 'reload') return reloadCommand(values.config);
+  if (command === 'audit') return audit(values.config, positionals[1], values);
 
   const problem = runtimeProblem(process.versions.node);
   const overridden = values[overrideFlag] || process.env[overrideEnv] === '1';
@@ -79,6 +89,13 @@ function parse(argv: string[]) {
       version: { type: 'boolean', short: 'v' },
       force: { type: 'boolean' },
       [overrideFlag.slice(2)]: { type: 'boolean' },
+      type: { type: 'string' },
+      actor: { type: 'string' },
+      since: { type: 'string' },
+      until: { type: 'string' },
+      limit: { type: 'string' },
+      follow: { type: 'boolean', short: 'f' },
+      json: { type: 'boolean' },
     },
   });
 }
@@ -111,6 +128,25 @@ async function certs(file: string, action: string | undefined, force: boolean) {
     return 1;
   }
   return action === 'list' ? listCertificates(config) : renewCertificates(config, force);
+}
+
+async function audit(
+  file: string,
+  command: string | undefined,
+  options: Parameters<typeof runAuditCommand>[2],
+): Promise<number> {
+  if (!command || !(auditCommands as readonly string[]).includes(command)) {
+    process.stderr.write(`ocomms-guard: audit needs one of: ${auditCommands.join(', ')}\n`);
+    return 2;
+  }
+  try {
+    return await runAuditCommand(command, loadConfigFile(file).config, options);
+  } catch (error) {
+    if (error instanceof ConfigError) process.stderr.write(`${formatProblems(error)}\n`);
+    else if (isGuardError(error)) process.stderr.write(`${error.code}: ${error.message}\n`);
+    else throw error;
+    return 1;
+  }
 }
 
 function version(): string {

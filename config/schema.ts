@@ -1,5 +1,6 @@
 import { BlockList, isIP } from 'node:net';
 import { z } from 'zod';
+import { auditSchema } from './audit-schema.ts';
 import { dbTunnelSchema } from './db-tunnel-schema.ts';
 import {
   bodyInspectionSchema,
@@ -168,6 +169,7 @@ export const configSchema = z
         watchIntervalMs: milliseconds.min(200).default(1000),
       })
       .prefault({}),
+    audit: auditSchema.prefault({}),
     log: z
       .strictObject({
         level: z

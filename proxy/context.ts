@@ -2,6 +2,7 @@ import type { BlockList } from 'node:net';
 import type { CertificateAdmin } from '../acme/admin-certs.ts';
 import type { CertificateStore } from '../acme/cert-store.ts';
 import type { SecurityEvents } from '../audit/security-events.ts';
+import type { SessionOwnerStore } from '../audit/session-owners.ts';
 import type { Logger } from '../common/log.ts';
 import type { Config } from '../config/schema.ts';
 import type { RequestPolicy } from '../policies/decision.ts';
@@ -38,6 +39,8 @@ export type GuardRuntime = {
   readonly certificateStore: CertificateStore;
   /** Long-lived stores, connections and sinks, reused by reloads. */
   readonly resources: SharedResources;
+  /** Whose session a cookie is, learnt from sign-in answers (hashed tokens only). */
+  readonly sessionOwners: SessionOwnerStore;
   /** The port browsers reach the HTTPS listener on, for redirects. */
   httpsPublicPort: number;
   closing: boolean;

@@ -1,7 +1,9 @@
 import { resolve } from 'node:path';
 import type { AcmeManager } from '../acme/acme-manager.ts';
 import { CertificateStore } from '../acme/cert-store.ts';
-import { createLogEvents } from '../audit/security-events.ts';
+import { createRedisSessionOwners } from '../audit/redis-session-owners.ts';
+import { createMemorySessionOwners } from '../audit/session-owners.ts';
+import { type AuditTrail, startAuditTrail } from '../audit/trail.ts';
 import type { Logger } from '../common/log.ts';
 import type { Config } from '../config/schema.ts';
 import { createConfigWatch } from '../config/watch-file.ts';
@@ -47,7 +49,9 @@ export async function startGuard(
   });
   // The shared store is made once: its settings (store) need a restart.
   const policyStore = createStore(config.store, logger, metrics.registry);
-  const events = createLogEvents(logger.child({ component: 'audit' }));
+  // The audit trail is made once: its settings (audit) need a restart.
+  const audit = startAuditTrail(config, logger.child({ component: 'audit' }), metrics.registry);
+  const events = audit.events;
   const services = {
     certificates,
     store: policyStore,
@@ -64,6 +68,7 @@ export async function startGuard(
   } catch (error) {
     await generation.abort();
     await policyStore.close();
+    await audit.close(0);
     throw error;
   }
   const runtime: GuardRuntime = {
@@ -73,6 +78,9 @@ export async function startGuard(
     metrics,
     logger: proxyLogger,
     events,
+    sessionOwners: policyStore.redis
+      ? createRedisSessionOwners(policyStore.redis, createMemorySessionOwners())
+      : createMemorySessionOwners(),
     certificates: assembly.tls.acme,
     certificateStore: certificates,
     resources,
@@ -132,6 +140,7 @@ export async function startGuard(
     'guard started',
   );
   assembly.tls.acme?.start();
+  events.emit({ type: 'guard.started', outcome: 'info', details: { https: listeners.ports.https } });
 
   return {
     ports: listeners.ports,
@@ -142,7 +151,7 @@ export async function startGuard(
     close: async () => {
       watch.close();
       publishAdminAccess(runtime.policies.config, {}, token, reloadLogger);
-      await shutdown(runtime, listeners, upgrades);
+      await shutdown(runtime, listeners, upgrades, audit);
       // The app may need its database to finish in-flight requests, so the
       // tunnel closes after them.
       await dbTunnel?.close();
@@ -177,6 +186,7 @@ async function shutdown(
   runtime: GuardRuntime,
   listeners: Listeners,
   upgrades: UpgradeTracker,
+  audit: AuditTrail,
 ): Promise<void> {
   if (runtime.closing) return;
   runtime.closing = true;
@@ -201,5 +211,11 @@ async function shutdown(
   // The upstream pool, the certificate source and what policies kept end here.
   await runtime.resources.close();
   await runtime.store.close();
-  runtime.logger.info({ outcome: outcome === 'deadline' ? 'forced' : 'drained' }, 'guard stopped');
+  const ended = outcome === 'deadline' ? 'forced' : 'drained';
+  audit.events.emit({ type: 'guard.stopped', outcome: 'info', details: { outcome: ended } });
+  // The last events get a short while to reach the database; the rest wait
+  // in the spool for the next start.
+  const { shutdownTimeoutMs } = runtime.policies.config.limits;
+  await audit.close(Math.min(2000, shutdownTimeoutMs));
+  runtime.logger.info({ outcome: ended }, 'guard stopped');
 }

@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
+import { observeResponse, type ResponseObserver } from '../audit/response-observer.ts';
 import type { Route } from '../policies/routes.ts';
 import {
   applySecurityHeaders,
@@ -27,6 +28,8 @@ type Exchange = {
   route: Route;
   clientIp: string;
   path: string;
+  /** The audit trail's view of the answer (admin actions, session owners). */
+  observer?: ResponseObserver | undefined;
 };
 
 export function createHttpHandler(runtime: GuardRuntime, listener: 'https' | 'http') {
@@ -63,6 +66,13 @@ export function createHttpHandler(runtime: GuardRuntime, listener: 'https' | 'ht
 
     const route = policies.routes.match(req.method ?? 'GET', arrival.path);
     exchange.route = route;
+    exchange.observer = observeResponse(runtime, req, res, {
+      requestId,
+      clientIp: client.ip,
+      path: arrival.path,
+      rawPath: arrival.rawPath,
+      route: route.name,
+    });
     const length = Number(req.headers['content-length'] ?? 0);
     if (length > route.maxBodyBytes) {
       const reply: Reply = { status: 413, code: 'GUARD_ERR_BODY_TOO_LARGE' };
@@ -123,8 +133,9 @@ function forwardRequest(
       watch?.headers(status, responseHeaders);
       applySecurityHeaders(responseHeaders, plan, nonce);
       responseHeaders['x-request-id'] = requestId;
+      exchange.observer?.onHeaders(status, responseHeaders);
     },
-    onData: watch?.data,
+    onData: combineData(watch?.data, exchange.observer),
     onDone(error) {
       watch?.done();
       if (!error) return;
@@ -151,6 +162,17 @@ function forwardRequest(
     (body) => upstream.forward(req, res, headers, body, hooks),
     (error) => hooks.onDone(error),
   );
+}
+
+function combineData(
+  policies: ((chunk: Buffer) => void) | undefined,
+  observer: ResponseObserver | undefined,
+): ((chunk: Buffer) => void) | undefined {
+  if (!observer) return policies;
+  return (chunk) => {
+    policies?.(chunk);
+    observer.onData(chunk);
+  };
 }
 
 function redirectToHttps(

@@ -97,7 +97,11 @@ describe('database tunnel refusals', () => {
     });
     expect(await refusal(guard)).toMatch(/GUARD_ERR_DB_TUNNEL_VERIFY/);
     await expectCounted(guard, 'tls_verify');
-    const event = guard.logs.find((entry) => entry.msg === 'security event')?.event;
+    // The guard's own start is a security event too: pick the tunnel's.
+    const event = guard.logs
+      .filter((entry) => entry.msg === 'security event')
+      .map((entry) => entry.event as { type?: string })
+      .find((entry) => entry.type !== 'guard.started');
     expect(event).toMatchObject({
       type: 'db_tunnel.server_rejected',
       outcome: 'denied',
