@@ -140,7 +140,11 @@ export async function startGuard(
     'guard started',
   );
   assembly.tls.acme?.start();
-  events.emit({ type: 'guard.started', outcome: 'info', details: { https: listeners.ports.https } });
+  events.emit({
+    type: 'guard.started',
+    outcome: 'info',
+    details: { https: listeners.ports.https },
+  });
 
   return {
     ports: listeners.ports,
