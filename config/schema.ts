@@ -7,6 +7,7 @@ import {
   rateLimitsSchema,
   storeSchema,
 } from './policy-schema.ts';
+import { passwordPolicySchema } from './password-schema.ts';
 import { byteSize, listenAddress, milliseconds } from './units.ts';
 
 const headerMode = z.enum(['set', 'keep', 'default']);
@@ -162,6 +163,7 @@ export const configSchema = z
       })
       .prefault({}),
     bodyInspection: bodyInspectionSchema,
+    passwordPolicy: passwordPolicySchema.prefault({}),
     log: z
       .strictObject({
         level: z
