@@ -7,6 +7,7 @@ import {
   rateLimitsSchema,
   storeSchema,
 } from './policy-schema.ts';
+import { lockoutSchema } from './lockout-schema.ts';
 import { passwordPolicySchema } from './password-schema.ts';
 import { byteSize, listenAddress, milliseconds } from './units.ts';
 
@@ -164,6 +165,7 @@ export const configSchema = z
       .prefault({}),
     bodyInspection: bodyInspectionSchema,
     passwordPolicy: passwordPolicySchema.prefault({}),
+    lockout: lockoutSchema.prefault({}),
     log: z
       .strictObject({
         level: z
