@@ -36,7 +36,6 @@ export const errorCodes = {
   GUARD_ERR_ACME_CHALLENGE_UNKNOWN: 'no ACME challenge is pending for this token and host',
   GUARD_ERR_ACME_ADMIN: 'the certificate command cannot reach the running guard',
   GUARD_ERR_LOGIN_LOCKED: 'too many failed sign-in attempts; try again later',
-  GUARD_ERR_LOCKOUT_UNAVAILABLE: 'sign-in is unavailable for a moment; try again later',
   // In the app's own code style, since its sign-up form shows it as it does its own.
   PASSWORD_TOO_WEAK: 'the new password is too weak',
 } as const;

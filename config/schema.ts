@@ -1,14 +1,14 @@
 import { BlockList, isIP } from 'node:net';
 import { z } from 'zod';
 import { dbTunnelSchema } from './db-tunnel-schema.ts';
+import { lockoutSchema } from './lockout-schema.ts';
+import { passwordPolicySchema } from './password-schema.ts';
 import {
   bodyInspectionSchema,
   bodyRuleSchema,
   rateLimitsSchema,
   storeSchema,
 } from './policy-schema.ts';
-import { lockoutSchema } from './lockout-schema.ts';
-import { passwordPolicySchema } from './password-schema.ts';
 import { byteSize, listenAddress, milliseconds } from './units.ts';
 
 const headerMode = z.enum(['set', 'keep', 'default']);

@@ -74,11 +74,7 @@ export function createMemoryLockoutStore(
     async unlock(accountKey, nowMs) {
       const cleared: LockEntry[] = [];
       for (const [key, record] of records) {
-        const owned =
-          key === `a:${accountKey}` ||
-          key.startsWith(`p:${accountKey}:`) ||
-          key.startsWith(`d:${accountKey}:`);
-        if (!owned) continue;
+        if (!key.startsWith(`{${accountKey}}:`)) continue;
         if (record.lockedUntilMs > nowMs) cleared.push(toEntry(record));
         records.delete(key);
       }

@@ -205,9 +205,10 @@ export function buildLockoutPolicy(config: LockoutConfig, deps: LockoutDependenc
         storeFailed(error, 'admit');
         if (config.onStoreError === 'deny') {
           metrics.loginRefusals.inc({ reason: 'store' });
+          const headers = { 'retry-after': '5' };
           return {
             kind: 'refuse',
-            refusal: { status: 503, code: 'GUARD_ERR_LOCKOUT_UNAVAILABLE' },
+            refusal: { status: 503, code: 'GUARD_ERR_STORE_UNAVAILABLE', headers },
           };
         }
         store = config.onStoreError === 'memory' ? fallback : undefined;

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { Redis } from 'ioredis';
+import { Cluster, type Redis } from 'ioredis';
 import { lockoutScript } from './lockout-redis-script.ts';
 import type {
   LockEntry,
@@ -9,6 +9,7 @@ import type {
   NewLock,
   Subject,
 } from './lockout-store.ts';
+import type { RedisClient } from './redis-client.ts';
 
 const scriptSha = createHash('sha1').update(lockoutScript).digest('hex');
 const SCAN_BATCH = 500;
@@ -22,14 +23,17 @@ function isScope(value: unknown): value is LockScope {
 }
 
 // Lockout state shared by every guard using the same Redis. The client is the
-// caller's and stays open; only what this store owns is closed.
+// shared store's: it adds the key prefix itself, and the records of one
+// account share a hash tag so one script can touch them all on a Cluster.
 export function createRedisLockoutStore(
-  redis: Redis,
-  keyPrefix: string,
+  redis: RedisClient,
   settings: LockoutSettings,
 ): LockoutStore {
-  const recordPrefix = `${keyPrefix}lockout:`;
-  const secondFactorPrefix = `${keyPrefix}lockout-2fa:`;
+  const recordPrefix = 'lockout:';
+  const secondFactorPrefix = 'lockout-2fa:';
+  // SCAN is the one command ioredis does not prefix: its pattern and the keys
+  // it returns carry the prefix, which is taken off before they are used.
+  const clientPrefix = redis.options.keyPrefix ?? '';
 
   const run = async (op: string, subjects: readonly Subject[], nowMs: number) => {
     const keys = subjects.map((subject) => `${recordPrefix}${subject.key}`);
@@ -53,14 +57,16 @@ export function createRedisLockoutStore(
   };
 
   const readEntries = async (keys: string[], nowMs: number): Promise<LockEntry[]> => {
-    if (keys.length === 0) return [];
-    const pipeline = redis.pipeline();
-    for (const key of keys) pipeline.hmget(key, 'lu', 'lv', 'a', 's', 'l');
-    const replies = (await pipeline.exec()) ?? [];
     const entries: LockEntry[] = [];
-    for (const [error, value] of replies) {
-      if (error || !Array.isArray(value)) continue;
-      const [until, level, account, scope, label] = value as (string | null)[];
+    for (const key of keys) {
+      const [until, level, account, scope, label] = await redis.hmget(
+        key,
+        'lu',
+        'lv',
+        'a',
+        's',
+        'l',
+      );
       const untilMs = Number(until ?? 0);
       if (untilMs <= nowMs || !isScope(scope)) continue;
       entries.push({
@@ -74,14 +80,20 @@ export function createRedisLockoutStore(
     return entries;
   };
 
-  const scanKeys = async (pattern: string): Promise<string[]> => {
-    const keys: string[] = [];
+  const scanNode = async (node: Redis, pattern: string, keys: string[]) => {
     let cursor = '0';
     do {
-      const [next, batch] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', SCAN_BATCH);
+      const [next, batch] = await node.scan(cursor, 'MATCH', pattern, 'COUNT', SCAN_BATCH);
       cursor = next;
-      keys.push(...batch);
+      for (const key of batch) keys.push(key.slice(clientPrefix.length));
     } while (cursor !== '0');
+  };
+  /** Keys matching a pattern (written without the client's prefix), without it. */
+  const scanKeys = async (pattern: string): Promise<string[]> => {
+    const keys: string[] = [];
+    const full = `${escapeGlob(clientPrefix)}${pattern}`;
+    const nodes = redis instanceof Cluster ? redis.nodes('master') : [redis];
+    for (const node of nodes) await scanNode(node, full, keys);
     return keys;
   };
 
@@ -105,13 +117,8 @@ export function createRedisLockoutStore(
         const subject = subjects[(reply[at] ?? 1) - 1];
         if (!subject) continue;
         const { scope, account, label } = subject;
-        locks.push({
-          scope,
-          account,
-          label,
-          untilMs: Number(reply[at + 1]),
-          level: Number(reply[at + 2]),
-        });
+        const untilMs = Number(reply[at + 1]);
+        locks.push({ scope, account, label, untilMs, level: Number(reply[at + 2]) });
       }
       return locks;
     },
@@ -119,14 +126,9 @@ export function createRedisLockoutStore(
       return readEntries(await scanKeys(`${escapeGlob(recordPrefix)}*`), nowMs);
     },
     async unlock(accountKey, nowMs) {
-      const base = escapeGlob(recordPrefix);
-      const keys = [
-        `${recordPrefix}a:${accountKey}`,
-        ...(await scanKeys(`${base}p:${accountKey}:*`)),
-        ...(await scanKeys(`${base}d:${accountKey}:*`)),
-      ];
+      const keys = await scanKeys(`${escapeGlob(`${recordPrefix}{${accountKey}}:`)}*`);
       const entries = await readEntries(keys, nowMs);
-      await redis.del(...keys);
+      for (const key of keys) await redis.del(key);
       return entries;
     },
     async rememberSecondFactor(handle, account, ttlMs) {

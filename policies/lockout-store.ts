@@ -7,7 +7,10 @@
 export type LockScope = 'account' | 'address' | 'device';
 
 export type Subject = {
-  /** Store key, without the store's prefix; derived from hashes, never raw input. */
+  /**
+   * Store key, without the store's prefix: "{account key}:" and the scope's
+   * part, derived from hashes, never from raw input.
+   */
   readonly key: string;
   readonly scope: LockScope;
   /** The normalised email, kept in the record so operators can list locks. */

@@ -6,7 +6,10 @@ function digest(text: string, length: number): string {
   return createHash('sha256').update(text).digest('hex').slice(0, length);
 }
 
-/** The part of every key that names an account; email text never enters a key. */
+/**
+ * The part of every key that names an account; email text never enters a key.
+ * Keys put it in braces, a Redis Cluster hash tag: one account, one slot.
+ */
 export function accountKey(account: string): string {
   return digest(`account\0${account}`, 32);
 }
@@ -36,9 +39,9 @@ export function anonymousSubjects(account: string, ip: string, limits: SubjectLi
   const key = accountKey(account);
   const bucket = addressBucket(ip);
   return [
-    { key: `a:${key}`, scope: 'account', account, label: '', maxFailures: limits.maxFailures },
+    { key: `{${key}}:a`, scope: 'account', account, label: '', maxFailures: limits.maxFailures },
     {
-      key: `p:${key}:${digest(bucket, 24)}`,
+      key: `{${key}}:p:${digest(bucket, 24)}`,
       scope: 'address',
       account,
       label: bucket,
@@ -50,7 +53,7 @@ export function anonymousSubjects(account: string, ip: string, limits: SubjectLi
 /** A browser with a valid device cookie for the account: its own counter only. */
 export function deviceSubjects(account: string, deviceId: string, limits: SubjectLimits) {
   const subject: Subject = {
-    key: `d:${accountKey(account)}:${digest(deviceId, 24)}`,
+    key: `{${accountKey(account)}}:d:${digest(deviceId, 24)}`,
     scope: 'device',
     account,
     label: '',

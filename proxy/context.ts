@@ -7,6 +7,7 @@ import type { RequestPolicy } from '../policies/decision.ts';
 import type { RouteTable } from '../policies/routes.ts';
 import type { SecurityHeaders } from '../policies/security-headers.ts';
 import type { GuardStore } from '../policies/store.ts';
+import type { AuthRuntime } from './auth-runtime.ts';
 import type { Upstream } from './forward.ts';
 import type { Metrics } from './metrics.ts';
 
@@ -30,6 +31,8 @@ export type GuardRuntime = {
   readonly events: SecurityEvents;
   /** State shared with other instances (Redis), or in memory. */
   readonly store: GuardStore;
+  /** Password and lockout policies, with their state; built once. */
+  readonly auth: AuthRuntime;
   /** The port browsers reach the HTTPS listener on, for redirects. */
   httpsPublicPort: number;
   closing: boolean;

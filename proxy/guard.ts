@@ -10,6 +10,7 @@ import type { Config } from '../config/schema.ts';
 import { parseListenAddress } from '../config/units.ts';
 import { createStore } from '../policies/store.ts';
 import { createAdminServer } from './admin.ts';
+import { buildAuthRuntime } from './auth-runtime.ts';
 import { createClientErrorHandler } from './client-errors.ts';
 import type { GuardRuntime } from './context.ts';
 import { type DbTunnel, startDbTunnel } from './db-tunnel.ts';
@@ -52,7 +53,14 @@ export async function startGuard(
 
   const ca = config.upstream.ca ? readFileSync(config.upstream.ca) : undefined;
   const policyStore = createStore(config.store, logger, metrics.registry);
-  const services = { store: policyStore, registry: metrics.registry, logger };
+  // Built once, not on reload: the sign-in policies keep counters and a key.
+  const auth = buildAuthRuntime(config, {
+    registry: metrics.registry,
+    events,
+    logger: logger.child({ component: 'auth' }),
+    store: policyStore,
+  });
+  const services = { store: policyStore, registry: metrics.registry, logger, auth };
   const runtime: GuardRuntime = {
     policies: buildPolicies(config, services),
     store: policyStore,
@@ -60,6 +68,7 @@ export async function startGuard(
     metrics,
     logger: logger.child({ component: 'proxy' }),
     events,
+    auth,
     httpsPublicPort: 443,
     closing: false,
     certificates: tlsSource.acme,

@@ -37,8 +37,7 @@ function setup({ shared, config = {}, client }: Setup) {
   const pendingMs = 120_000;
   const store = shared
     ? createRedisLockoutStore(
-        client ?? redis,
-        `t-${randomUUID()}:`,
+        client ?? new Redis(redisServer.url, { keyPrefix: `t-${randomUUID()}:` }),
         lockoutSettings(parsed, pendingMs),
       )
     : undefined;
@@ -271,7 +270,11 @@ describe('lockout policy when Redis is unavailable', () => {
     const t = setup({ shared: true, client, config: { onStoreError: 'deny' } });
     expect(await t.policy.admit(t.attempt('judy@example.com'))).toEqual({
       kind: 'refuse',
-      refusal: { status: 503, code: 'GUARD_ERR_LOCKOUT_UNAVAILABLE' },
+      refusal: {
+        status: 503,
+        code: 'GUARD_ERR_STORE_UNAVAILABLE',
+        headers: { 'retry-after': '5' },
+      },
     });
     client.disconnect();
   });

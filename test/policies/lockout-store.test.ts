@@ -23,20 +23,30 @@ beforeAll(async () => {
   await redis.connect();
 });
 afterAll(async () => {
+  for (const client of prefixed) client.disconnect();
   redis.disconnect();
   await redisServer.close();
 });
 
+// Each store gets a client of its own prefix, as the shared store's client
+// carries store.redis.keyPrefix: no test sees another's keys.
+const prefixed: Redis[] = [];
+function prefixedClient(): Redis {
+  const client = new Redis(redisServer.url, { keyPrefix: `test-${randomUUID()}:` });
+  prefixed.push(client);
+  return client;
+}
+
 const factories: [string, () => LockoutStore][] = [
   ['memory', () => createMemoryLockoutStore(settings)],
-  ['redis', () => createRedisLockoutStore(redis, `test-${randomUUID()}:`, settings)],
+  ['redis', () => createRedisLockoutStore(prefixedClient(), settings)],
 ];
 
 function subjects(account = 'alice@example.com', address = '192.0.2.7'): Subject[] {
   const id = account.replace(/\W/g, '');
   return [
-    { key: `a:${id}`, scope: 'account', account, label: '', maxFailures: 5 },
-    { key: `p:${id}:${address}`, scope: 'address', account, label: address, maxFailures: 5 },
+    { key: `{${id}}:a`, scope: 'account', account, label: '', maxFailures: 5 },
+    { key: `{${id}}:p:${address}`, scope: 'address', account, label: address, maxFailures: 5 },
   ];
 }
 
@@ -145,7 +155,7 @@ describe.each(factories)('lockout store in %s', (_name, create) => {
     const store = create();
     const alice = subjects('alice@example.com');
     const device: Subject = {
-      key: 'd:aliceexamplecom:dev1',
+      key: '{aliceexamplecom}:d:dev1',
       scope: 'device',
       account: 'alice@example.com',
       label: '',
