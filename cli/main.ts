@@ -3,6 +3,7 @@ import { parseArgs } from 'node:util';
 import { isGuardError } from '../common/errors.ts';
 import { ConfigError, formatProblems, loadConfigFile } from '../config/load.ts';
 import { listCertificates, renewCertificates } from './certs.ts';
+import { runLockout } from './lockout.ts';
 import { runGuard } from './run.ts';
 import { overrideEnv, overrideFlag, runtimeProblem } from './runtime.js';
 
@@ -16,6 +17,10 @@ Commands:
   certs renew [--force] --config FILE
                         ask the running guard to renew due certificates now
                         (--force: all of them, even when not due)
+  lockout list --config FILE
+                        list the sign-in locks in force
+  lockout unlock EMAIL --config FILE
+                        lift every lock and counter of one account
 
 Options:
   -c, --config FILE     the YAML configuration
@@ -43,7 +48,8 @@ export async function main(argv: string[]): Promise<number> {
     process.stdout.write(usage);
     return values.help || command === 'help' ? 0 : 2;
   }
-  if (command !== 'run' && command !== 'check' && command !== 'certs') {
+  const known = ['run', 'check', 'certs', 'lockout'];
+  if (!known.includes(command)) {
     process.stderr.write(`ocomms-guard: unknown command "${command}"\n\n${usage}`);
     return 2;
   }
@@ -53,6 +59,7 @@ export async function main(argv: string[]): Promise<number> {
   }
   if (command === 'check') return check(values.config);
   if (command === 'certs') return certs(values.config, positionals[1], values.force === true);
+  if (command === 'lockout') return runLockout(values.config, positionals.slice(1));
 
   const problem = runtimeProblem(process.versions.node);
   const overridden = values[overrideFlag] || process.env[overrideEnv] === '1';

@@ -13,6 +13,8 @@ export const errorCodes = {
   GUARD_ERR_REQUEST_TIMEOUT: 'the client was too slow sending the request',
   GUARD_ERR_UNKNOWN_HOST: 'the requested host is not served here',
   GUARD_ERR_NOT_FOUND: 'the admin listener has no such endpoint',
+  GUARD_ERR_LOCKOUT_STORE: 'the lockout command cannot reach the store or the admin listener',
+  GUARD_ERR_ADMIN_UNAUTHORIZED: 'the admin action needs the token from dataDir/admin.token',
   GUARD_ERR_UPSTREAM_UNREACHABLE: 'the upstream refused or did not accept the connection',
   GUARD_ERR_UPSTREAM_TIMEOUT: 'the upstream did not answer in time',
   GUARD_ERR_UPSTREAM_FAILED: 'the upstream broke the connection or answered invalidly',

@@ -1,24 +1,33 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { connect } from 'node:net';
 import { handleCertificateAdmin } from '../acme/admin-certs.ts';
+import { handleLockoutAdmin } from './admin-lockout.ts';
 import type { GuardRuntime } from './context.ts';
 
 // Operators' endpoints, on loopback by default: liveness, readiness (the
-// upstream accepts connections; the shared store's state is shown) and
-// Prometheus metrics.
-export function createAdminServer(runtime: GuardRuntime): Server {
+// upstream accepts connections; the shared store's state is shown),
+// Prometheus metrics, and the lockout actions.
+export function createAdminServer(runtime: GuardRuntime, adminToken: string): Server {
   return createServer((req, res) => {
-    handleAdmin(runtime, req, res).catch(() => {
+    handleAdmin(runtime, adminToken, req, res).catch(() => {
       if (!res.headersSent) json(res, 500, { status: 'error' });
       else res.destroy();
     });
   });
 }
 
-async function handleAdmin(runtime: GuardRuntime, req: IncomingMessage, res: ServerResponse) {
-  const path = (req.url ?? '/').split('?')[0];
+async function handleAdmin(
+  runtime: GuardRuntime,
+  adminToken: string,
+  req: IncomingMessage,
+  res: ServerResponse,
+) {
+  const path = (req.url ?? '/').split('?')[0] ?? '/';
   if (path === '/certs' || path === '/certs/renew') {
     return handleCertificateAdmin(runtime.certificates, req, res);
+  }
+  if (path === '/lockout' || path.startsWith('/lockout/')) {
+    return handleLockoutAdmin(runtime, adminToken, req, res, path, json);
   }
   if (req.method !== 'GET' && req.method !== 'HEAD') {
     return json(res, 405, { code: 'GUARD_ERR_BAD_REQUEST', message: 'method not allowed' });

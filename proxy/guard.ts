@@ -10,6 +10,7 @@ import type { Config } from '../config/schema.ts';
 import { parseListenAddress } from '../config/units.ts';
 import { createStore } from '../policies/store.ts';
 import { createAdminServer } from './admin.ts';
+import { ensureAdminToken, recordAdminAddress } from './admin-token.ts';
 import { buildAuthRuntime } from './auth-runtime.ts';
 import { createClientErrorHandler } from './client-errors.ts';
 import type { GuardRuntime } from './context.ts';
@@ -140,9 +141,10 @@ export async function startGuard(
     ports.http = await listenOn(http, config.listen.http, 'listen.http');
   }
   if (config.listen.admin !== false) {
-    const admin = createAdminServer(runtime);
+    const admin = createAdminServer(runtime, ensureAdminToken(config.dataDir));
     servers.push(admin);
     ports.admin = await listenOn(admin, config.listen.admin, 'listen.admin');
+    recordAdminAddress(config.dataDir, ports.admin);
     if (!isLoopbackListen(config.listen.admin)) {
       logger.warn({ admin: config.listen.admin }, 'admin listener is reachable beyond loopback');
     }

@@ -1,0 +1,87 @@
+import { userInfo } from 'node:os';
+import { request } from 'undici';
+import { isGuardError } from '../common/errors.ts';
+import { ConfigError, formatProblems, loadConfigFile } from '../config/load.ts';
+import type { Config } from '../config/schema.ts';
+import { parseListenAddress } from '../config/units.ts';
+import type { LockView } from '../proxy/admin-lockout.ts';
+import { readAdminPort, readAdminToken } from '../proxy/admin-token.ts';
+
+// `ocomms-guard lockout list|unlock EMAIL`: acts on the state the running guard
+// uses, through its admin listener (which holds the in-memory store and records
+// the unlock in its audit trail).
+type LockoutAdmin = {
+  list(): Promise<LockView[]>;
+  unlock(email: string, by: string): Promise<LockView[]>;
+};
+
+function viaAdminListener(config: Config): LockoutAdmin {
+  if (config.listen.admin === false) {
+    throw new Error('listen.admin is disabled: the lockout commands need the admin listener');
+  }
+  const address = parseListenAddress(config.listen.admin);
+  const host = !address?.host || address.host === '0.0.0.0' ? '127.0.0.1' : address.host;
+  const port = address?.port || readAdminPort(config.dataDir);
+  const base = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
+  const authorization = `Bearer ${readAdminToken(config.dataDir)}`;
+
+  const call = async (method: 'GET' | 'POST', path: string, body?: unknown) => {
+    const response = await request(`${base}${path}`, {
+      method,
+      headers: { authorization, 'content-type': 'application/json' },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    const parsed = (await response.body.json()) as Record<string, unknown>;
+    if (response.statusCode !== 200) {
+      throw new Error(`admin listener answered ${response.statusCode} ${String(parsed.code)}`);
+    }
+    return parsed;
+  };
+  return {
+    list: async () => ((await call('GET', '/lockout')).locks ?? []) as LockView[],
+    unlock: async (email, by) =>
+      ((await call('POST', '/lockout/unlock', { email, by })).cleared ?? []) as LockView[],
+  };
+}
+
+function formatLocks(locks: readonly LockView[]): string {
+  if (locks.length === 0) return 'no locks in force\n';
+  const rows = locks.map((lock) =>
+    [lock.account, lock.scope, lock.address ?? '-', lock.lockedUntil, String(lock.level)].join(
+      '  ',
+    ),
+  );
+  return `account  scope  address  locked-until  level\n${rows.join('\n')}\n`;
+}
+
+export async function runLockout(file: string, args: readonly string[]): Promise<number> {
+  const [action, email] = args;
+  if (action !== 'list' && action !== 'unlock') {
+    process.stderr.write('ocomms-guard: lockout needs "list" or "unlock EMAIL"\n');
+    return 2;
+  }
+  if (action === 'unlock' && !email) {
+    process.stderr.write('ocomms-guard: lockout unlock needs an EMAIL\n');
+    return 2;
+  }
+  try {
+    const admin = viaAdminListener(loadConfigFile(file).config);
+    if (action === 'list') {
+      process.stdout.write(formatLocks(await admin.list()));
+      return 0;
+    }
+    const cleared = await admin.unlock(email ?? '', `cli:${userInfo().username}`);
+    process.stdout.write(
+      `unlocked ${email?.trim().toLowerCase()}: ${cleared.length} lock(s) cleared\n`,
+    );
+    return 0;
+  } catch (error) {
+    if (error instanceof ConfigError) process.stderr.write(`${formatProblems(error)}\n`);
+    else if (isGuardError(error)) process.stderr.write(`${error.code}: ${error.message}\n`);
+    else {
+      const reason = error instanceof Error ? error.message : String(error);
+      process.stderr.write(`GUARD_ERR_LOCKOUT_STORE: ${reason}\n`);
+    }
+    return 1;
+  }
+}
