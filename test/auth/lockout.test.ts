@@ -1,3 +1,4 @@
+import { request } from 'undici';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import {
   type OcommsDouble,
@@ -58,6 +59,11 @@ describe('account lockout through the guard', () => {
       details: { scope: 'account', level: 1 },
     });
     expect(events('login.blocked')).toHaveLength(1);
+
+    const metrics = await (await request(`${guard.adminUrl}/metrics`)).body.text();
+    expect(metrics).toContain('guard_login_outcomes_total{step="password",outcome="failure"} 5');
+    expect(metrics).toContain('guard_lockouts_total{scope="account"} 1');
+    expect(metrics).toContain('guard_login_refusals_total{reason="locked"} 1');
   });
 
   it('answers the same for an email that has no account', async () => {
