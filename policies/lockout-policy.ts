@@ -120,8 +120,13 @@ export function buildLockoutPolicy(config: LockoutConfig, deps: LockoutDependenc
     });
     return Promise.race([work, expired]).finally(() => clearTimeout(timer));
   };
+  // Every failed call is counted; the log says so at most every 10 s, so an
+  // outage under load does not flood it.
+  let lastWarnedMs = Number.NEGATIVE_INFINITY;
   const storeFailed = (error: unknown, operation: string) => {
     metrics.lockoutStoreErrors.inc();
+    if (performance.now() - lastWarnedMs < 10_000) return;
+    lastWarnedMs = performance.now();
     const reason = error instanceof Error ? error.message.slice(0, 120) : 'unknown';
     logger.warn({ policy: 'lockout', operation, reason }, 'lockout store unavailable');
   };

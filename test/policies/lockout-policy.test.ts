@@ -1,91 +1,24 @@
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
-import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { SecurityEventInput } from '../../audit/security-events.ts';
-import { createLogger } from '../../common/log.ts';
-import { type LockoutConfig, lockoutSchema } from '../../config/lockout-schema.ts';
-import { createAuthMetrics } from '../../policies/auth-metrics.ts';
 import { DEVICE_COOKIE_NAME } from '../../policies/device-cookie.ts';
-import {
-  buildLockoutPolicy,
-  type LoginAttempt,
-  type LoginTicket,
-  lockoutSettings,
-} from '../../policies/lockout-policy.ts';
-import { createRedisLockoutStore } from '../../policies/lockout-redis.ts';
+import type { LoginAttempt } from '../../policies/lockout-policy.ts';
 import { startTestRedis, type TestRedis } from '../support/redis-server.ts';
+import { closeLockoutConnections, type Setup, setupLockout } from './lockout-setup.ts';
 
 let redisServer: TestRedis;
 let redis: Redis;
+const setup = (options: Setup) => setupLockout(redis, options);
 beforeAll(async () => {
   redisServer = await startTestRedis();
   redis = new Redis(redisServer.url, { lazyConnect: true });
   await redis.connect();
 });
 afterAll(async () => {
+  closeLockoutConnections();
   redis.disconnect();
   await redisServer.close();
 });
-
-type Setup = { shared: boolean; config?: Partial<LockoutConfig>; client?: Redis };
-
-function setup({ shared, config = {}, client }: Setup) {
-  const parsed = lockoutSchema.parse(config);
-  const events: SecurityEventInput[] = [];
-  let clock = Date.UTC(2026, 0, 1);
-  const pendingMs = 120_000;
-  const store = shared
-    ? createRedisLockoutStore(
-        client ?? new Redis(redisServer.url, { keyPrefix: `t-${randomUUID()}:` }),
-        lockoutSettings(parsed, pendingMs),
-      )
-    : undefined;
-  const policy = buildLockoutPolicy(parsed, {
-    store,
-    deviceKey: randomBytes(32),
-    events: { emit: (event) => events.push(event) },
-    metrics: createAuthMetrics(new Registry()),
-    logger: createLogger('silent'),
-    pendingMs,
-    now: () => clock,
-    storeTimeoutMs: 500,
-  });
-  const attempt = (email: string, ip = '203.0.113.9', cookie?: string): LoginAttempt => ({
-    step: 'password',
-    email,
-    cookieHeader: cookie,
-    clientIp: ip,
-    requestId: randomUUID(),
-    route: 'sign-in',
-  });
-  const admitted = async (value: LoginAttempt): Promise<LoginTicket> => {
-    const result = await policy.admit(value);
-    if (result.kind !== 'admit') throw new Error(`expected admission, got ${result.kind}`);
-    return result.ticket;
-  };
-  const wrong = async (value: LoginAttempt) => {
-    const ticket = await admitted(value);
-    await policy.settle(ticket, 401, 'INVALID_EMAIL_OR_PASSWORD', []);
-  };
-  const right = async (value: LoginAttempt) => {
-    const ticket = await admitted(value);
-    const cookies = policy.responseCookies(ticket, 200, []);
-    await policy.settle(ticket, 200, undefined, []);
-    return cookies[0]?.split(';')[0] ?? '';
-  };
-  return {
-    policy,
-    events,
-    attempt,
-    admitted,
-    wrong,
-    right,
-    advance: (ms: number) => {
-      clock += ms;
-    },
-  };
-}
 
 describe.each([false, true])('lockout policy (shared store: %s)', (shared) => {
   it('locks after five failures with an answer that names no account', async () => {
