@@ -6,13 +6,16 @@ import type { Config } from '../config/schema.ts';
 import { parseListenAddress } from '../config/units.ts';
 import type { LockView } from '../proxy/admin-lockout.ts';
 import { readAdminPort, readAdminToken } from '../proxy/admin-token.ts';
+import { viaRedis } from './lockout-redis.ts';
 
 // `ocomms-guard lockout list|unlock EMAIL`: acts on the state the running guard
 // uses, through its admin listener (which holds the in-memory store and records
-// the unlock in its audit trail).
-type LockoutAdmin = {
+// the unlock in its audit trail), or straight on the shared Redis when the
+// guard runs without an admin listener.
+export type LockoutAdmin = {
   list(): Promise<LockView[]>;
   unlock(email: string, by: string): Promise<LockView[]>;
+  close?(): void;
 };
 
 function viaAdminListener(config: Config): LockoutAdmin {
@@ -65,16 +68,21 @@ export async function runLockout(file: string, args: readonly string[]): Promise
     return 2;
   }
   try {
-    const admin = viaAdminListener(loadConfigFile(file).config);
-    if (action === 'list') {
-      process.stdout.write(formatLocks(await admin.list()));
+    const { config } = loadConfigFile(file);
+    const direct = config.listen.admin === false && config.store.redis !== undefined;
+    const admin = direct ? await viaRedis(config) : viaAdminListener(config);
+    try {
+      if (action === 'list') {
+        process.stdout.write(formatLocks(await admin.list()));
+        return 0;
+      }
+      const cleared = await admin.unlock(email ?? '', `cli:${userInfo().username}`);
+      const account = email?.trim().toLowerCase();
+      process.stdout.write(`unlocked ${account}: ${cleared.length} lock(s) cleared\n`);
       return 0;
+    } finally {
+      admin.close?.();
     }
-    const cleared = await admin.unlock(email ?? '', `cli:${userInfo().username}`);
-    process.stdout.write(
-      `unlocked ${email?.trim().toLowerCase()}: ${cleared.length} lock(s) cleared\n`,
-    );
-    return 0;
   } catch (error) {
     if (error instanceof ConfigError) process.stderr.write(`${formatProblems(error)}\n`);
     else if (isGuardError(error)) process.stderr.write(`${error.code}: ${error.message}\n`);

@@ -28,7 +28,7 @@ export function buildPasswordRequestPolicy(
   return {
     name: 'password',
     appliesTo: (method, _path, _target, route) =>
-      password.enabled && method === 'POST' && route.name in newPasswordFields,
+      password.enabled && method === 'POST' && Object.hasOwn(newPasswordFields, route.name),
     decide(request): Decision {
       const spec = newPasswordFields[request.route.name];
       const candidate = spec ? text(request.body, spec.password) : undefined;

@@ -6,6 +6,7 @@ import { Agent, request } from 'undici';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type OcommsDouble, SEEDED_PASSWORD, startOcommsDouble } from '../double/ocomms-double.ts';
 import { presetLimitsOff } from '../support/policy-requests.ts';
+import { startTestRedis } from '../support/redis-server.ts';
 import { cliPath, type GuardProcess, repoRoot, spawnGuard } from '../support/spawn-guard.ts';
 
 const run = promisify(execFile);
@@ -94,5 +95,45 @@ describe('ocomms-guard lockout', () => {
     const missing = await cli(['lockout', 'unlock', '--config', 'config.example.yaml']);
     expect(missing.code).toBe(2);
     expect(missing.stderr).toContain('needs an EMAIL');
+  });
+});
+
+describe('ocomms-guard lockout without an admin listener', () => {
+  it('works on the shared Redis directly', async () => {
+    const redis = await startTestRedis();
+    try {
+      app = await startOcommsDouble();
+      guard = await spawnGuard(app.url, {
+        rateLimits: presetLimitsOff(),
+        listen: { https: '127.0.0.1:0', http: '127.0.0.1:0', admin: false },
+        store: { redis: { url: redis.url } },
+      });
+      const ca = readFileSync(join(guard.dataDir, 'internal-ca/ca.crt'));
+      const client = new Agent({ connect: { ca, servername: 'localhost' } });
+      agent = client;
+      const url = `https://localhost:${guard.ports.https}`;
+      const signIn = async (password: string) => {
+        const response = await request(`${url}/api/auth/sign-in/email`, {
+          dispatcher: client,
+          method: 'POST',
+          headers: { 'content-type': 'application/json', origin: url },
+          body: JSON.stringify({ email: 'dave@example.com', password }),
+        });
+        await response.body.dump();
+        return response.statusCode;
+      };
+      for (let i = 0; i < 5; i += 1) expect(await signIn(`wrong-${i}`)).toBe(401);
+      expect(await signIn(SEEDED_PASSWORD)).toBe(429);
+
+      const config = join(guard.dataDir, 'config.yaml');
+      const listed = await cli(['lockout', 'list', '--config', config]);
+      expect(listed.stdout).toMatch(/dave@example\.com {2}account/);
+      const unlocked = await cli(['lockout', 'unlock', 'dave@example.com', '--config', config]);
+      expect(unlocked.stdout).toContain('unlocked dave@example.com: 2 lock(s) cleared');
+      expect(unlocked.stderr).toMatch(/"type":"account\.unlocked".*"account":"cli:/);
+      expect(await signIn(SEEDED_PASSWORD)).toBe(200);
+    } finally {
+      await redis.close();
+    }
   });
 });
