@@ -23,6 +23,8 @@ beforeAll(async () => {
     startTestGuard(app.url, overrides),
     startTestGuard(app.url, overrides),
   ]);
+  // Until a guard's client is connected, it counts attempts in its own memory.
+  for (const guard of [first, second]) await storeReady(guard);
 });
 afterAll(async () => {
   await Promise.all([first.close(), second.close()]);
@@ -66,6 +68,14 @@ describe('lockout shared through Redis', () => {
     expect((await signIn(second, 'bob@example.com', SEEDED_PASSWORD)).status).toBe(200);
   });
 });
+
+async function storeReady(guard: TestGuard): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  while (!(await fetchText(`${guard.adminUrl}/readyz`)).text.includes('"store":"ready"')) {
+    if (Date.now() > deadline) throw new Error('the guard never reached Redis');
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
 
 async function fetchText(url: string) {
   const response = await fetch(url);

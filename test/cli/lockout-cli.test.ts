@@ -108,6 +108,9 @@ describe('ocomms-guard lockout without an admin listener', () => {
         listen: { https: '127.0.0.1:0', http: '127.0.0.1:0', admin: false },
         store: { redis: { url: redis.url } },
       });
+      // Until the guard's client is connected, attempts are counted in its memory.
+      const running = guard;
+      await expect.poll(() => running.output(), { timeout: 10_000 }).toContain('"store ready"');
       const ca = readFileSync(join(guard.dataDir, 'internal-ca/ca.crt'));
       const client = new Agent({ connect: { ca, servername: 'localhost' } });
       agent = client;

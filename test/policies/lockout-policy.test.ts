@@ -117,7 +117,7 @@ describe.each([false, true])('lockout policy (shared store: %s)', (shared) => {
     expect(deviceLocked.kind).toBe('refuse');
   });
 
-  it('keeps an attacker counters when they sign into their own account between guesses', async () => {
+  it('keeps counting while the attacker signs into their own account', async () => {
     const t = setup({ shared });
     const ip = '203.0.113.77';
     for (let i = 0; i < 4; i += 1) {
