@@ -4,6 +4,7 @@ import { isGuardError } from '../common/errors.ts';
 import { ConfigError, formatProblems, loadConfigFile } from '../config/load.ts';
 import { auditCommands, runAuditCommand } from './audit.ts';
 import { listCertificates, renewCertificates } from './certs.ts';
+import { runLockout } from './lockout.ts';
 import { reloadCommand } from './reload.ts';
 import { runGuard } from './run.ts';
 import { overrideEnv, overrideFlag, runtimeProblem } from './runtime.js';
@@ -28,6 +29,10 @@ Commands:
   audit search --since T [--until T] [--type T] [--actor A] [--limit N]
                         events in a time range (ISO times, or 15m, 2h, 7d ago)
                         (audit commands take --config FILE; --json prints JSON lines)
+  lockout list --config FILE
+                        list the sign-in locks in force
+  lockout unlock EMAIL --config FILE
+                        lift every lock and counter of one account
 
 Options:
   -c, --config FILE     the YAML configuration
@@ -55,7 +60,7 @@ export async function main(argv: string[]): Promise<number> {
     process.stdout.write(usage);
     return values.help || command === 'help' ? 0 : 2;
   }
-  if (!['run', 'check', 'certs', 'reload', 'audit'].includes(command)) {
+  if (!['run', 'check', 'certs', 'reload', 'audit', 'lockout'].includes(command)) {
     process.stderr.write(`ocomms-guard: unknown command "${command}"\n\n${usage}`);
     return 2;
   }
@@ -67,6 +72,7 @@ export async function main(argv: string[]): Promise<number> {
   if (command === 'certs') return certs(values.config, positionals[1], values.force === true);
   if (command === 'reload') return reloadCommand(values.config);
   if (command === 'audit') return audit(values.config, positionals[1], values);
+  if (command === 'lockout') return runLockout(values.config, positionals.slice(1));
 
   const problem = runtimeProblem(process.versions.node);
   const overridden = values[overrideFlag] || process.env[overrideEnv] === '1';

@@ -13,6 +13,7 @@ export const errorCodes = {
   GUARD_ERR_REQUEST_TIMEOUT: 'the client was too slow sending the request',
   GUARD_ERR_UNKNOWN_HOST: 'the requested host is not served here',
   GUARD_ERR_NOT_FOUND: 'the admin listener has no such endpoint',
+  GUARD_ERR_LOCKOUT_STORE: 'the lockout command cannot reach the store or the admin listener',
   GUARD_ERR_UPSTREAM_UNREACHABLE: 'the upstream refused or did not accept the connection',
   GUARD_ERR_UPSTREAM_TIMEOUT: 'the upstream did not answer in time',
   GUARD_ERR_UPSTREAM_FAILED: 'the upstream broke the connection or answered invalidly',
@@ -41,6 +42,9 @@ export const errorCodes = {
   GUARD_ERR_RELOAD_FAILED: 'a valid configuration could not be put in service',
   GUARD_ERR_ADMIN_DENIED: 'the admin request carries no valid admin token',
   GUARD_ERR_ADMIN_UNREACHABLE: 'the running guard cannot be reached through its admin listener',
+  GUARD_ERR_LOGIN_LOCKED: 'too many failed sign-in attempts; try again later',
+  // In the app's own code style, since its sign-up form shows it as it does its own.
+  PASSWORD_TOO_WEAK: 'the new password is too weak',
 } as const;
 
 export type ErrorCode = keyof typeof errorCodes;

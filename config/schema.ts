@@ -2,6 +2,8 @@ import { BlockList, isIP } from 'node:net';
 import { z } from 'zod';
 import { auditSchema } from './audit-schema.ts';
 import { dbTunnelSchema } from './db-tunnel-schema.ts';
+import { lockoutSchema } from './lockout-schema.ts';
+import { passwordPolicySchema } from './password-schema.ts';
 import {
   bodyInspectionSchema,
   bodyRuleSchema,
@@ -170,6 +172,8 @@ export const configSchema = z
       })
       .prefault({}),
     audit: auditSchema.prefault({}),
+    passwordPolicy: passwordPolicySchema.prefault({}),
+    lockout: lockoutSchema.prefault({}),
     log: z
       .strictObject({
         level: z

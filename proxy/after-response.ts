@@ -32,7 +32,10 @@ export function watchResponse(after: readonly AfterResponse[]): ResponseWatch | 
       if (finished) return;
       finished = true;
       const body = Buffer.concat(chunks, kept);
-      for (const entry of after) safely(() => entry.done?.(status, body));
+      // Each policy gets no more of the body than it asked for.
+      for (const entry of after) {
+        safely(() => entry.done?.(status, body.subarray(0, entry.bodyBytes ?? 0)));
+      }
     },
   };
 }

@@ -5,6 +5,7 @@ import type { SecurityEvents } from '../audit/security-events.ts';
 import type { Logger } from '../common/log.ts';
 import type { Config } from '../config/schema.ts';
 import type { GuardStore } from '../policies/store.ts';
+import type { AuthRuntime } from './auth-runtime.ts';
 import type { GuardPolicies } from './context.ts';
 import { createUpstream, type Upstream } from './forward.ts';
 import { buildPolicies } from './policies.ts';
@@ -27,6 +28,8 @@ export type AssemblyServices = {
   readonly registry: Registry;
   readonly logger: Logger;
   readonly events: SecurityEvents;
+  /** The sign-in policies, built once per guard (they keep state across reloads). */
+  readonly auth?: AuthRuntime | undefined;
   /** The clock certificate renewal reads (epoch ms); tests move it. */
   readonly now?: (() => number) | undefined;
 };

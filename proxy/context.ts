@@ -9,6 +9,7 @@ import type { RequestPolicy } from '../policies/decision.ts';
 import type { RouteTable } from '../policies/routes.ts';
 import type { SecurityHeaders } from '../policies/security-headers.ts';
 import type { GuardStore } from '../policies/store.ts';
+import type { AuthRuntime } from './auth-runtime.ts';
 import type { Upstream } from './forward.ts';
 import type { Metrics } from './metrics.ts';
 import type { SharedResources } from './shared-resources.ts';
@@ -41,6 +42,8 @@ export type GuardRuntime = {
   readonly resources: SharedResources;
   /** Whose session a cookie is, learnt from sign-in answers (hashed tokens only). */
   readonly sessionOwners: SessionOwnerStore;
+  /** Password and lockout policies, with their state; built once. */
+  readonly auth: AuthRuntime;
   /** The port browsers reach the HTTPS listener on, for redirects. */
   httpsPublicPort: number;
   closing: boolean;

@@ -8,10 +8,12 @@ import type { Logger } from '../common/log.ts';
 import type { Config } from '../config/schema.ts';
 import { createConfigWatch } from '../config/watch-file.ts';
 import { createStore } from '../policies/store.ts';
-import type { AdminRoutes } from './admin.ts';
+import { type AdminRoutes, json } from './admin.ts';
 import { AdminToken, adminUrlFor, writeAdminAccess } from './admin-access.ts';
+import { handleLockoutAdmin } from './admin-lockout.ts';
 import { createReloadRoute } from './admin-reload.ts';
 import { assemble } from './assemble.ts';
+import { buildAuthRuntime } from './auth-runtime.ts';
 import type { GuardRuntime } from './context.ts';
 import { type DbTunnel, startDbTunnel } from './db-tunnel.ts';
 import { isLoopbackListen, Listeners, type Ports } from './listeners.ts';
@@ -52,7 +54,15 @@ export async function startGuard(
   // The audit trail is made once: its settings (audit) need a restart.
   const audit = startAuditTrail(config, logger.child({ component: 'audit' }), metrics.registry);
   const events = audit.events;
+  // Built once, not on reload: the sign-in policies keep counters and a key.
+  const auth = buildAuthRuntime(config, {
+    registry: metrics.registry,
+    events,
+    logger: logger.child({ component: 'auth' }),
+    store: policyStore,
+  });
   const services = {
+    auth,
     certificates,
     store: policyStore,
     registry: metrics.registry,
@@ -78,6 +88,7 @@ export async function startGuard(
     metrics,
     logger: proxyLogger,
     events,
+    auth,
     sessionOwners: policyStore.redis
       ? createRedisSessionOwners(policyStore.redis, createMemorySessionOwners())
       : createMemorySessionOwners(),
@@ -126,6 +137,10 @@ export async function startGuard(
     });
   });
   adminRoutes['POST /reload'] = createReloadRoute(token, reloader);
+  adminRoutes['GET /lockout'] = (req, res) =>
+    handleLockoutAdmin(runtime, token, req, res, '/lockout', json);
+  adminRoutes['POST /lockout/unlock'] = (req, res) =>
+    handleLockoutAdmin(runtime, token, req, res, '/lockout/unlock', json);
   afterConfig(config);
   // The tunnel is started once; a reload keeps it (dbTunnel needs a restart).
   let dbTunnel: DbTunnel | undefined;

@@ -1,6 +1,10 @@
 import type { Registry } from 'prom-client';
 import type { Logger } from '../common/log.ts';
 import type { Config } from '../config/schema.ts';
+import {
+  buildLockoutRequestPolicy,
+  buildPasswordRequestPolicy,
+} from '../policies/auth-request-policies.ts';
 import type { RequestPolicy } from '../policies/decision.ts';
 import { normaliseTarget } from '../policies/normalise-path.ts';
 import { createRateLimitObserver } from '../policies/rate-limit-observer.ts';
@@ -8,6 +12,7 @@ import { buildRateLimits } from '../policies/rate-limits.ts';
 import { buildRouteTable, type RouteTable } from '../policies/routes.ts';
 import { buildSecurityHeaders } from '../policies/security-headers.ts';
 import type { GuardStore } from '../policies/store.ts';
+import type { AuthRuntime } from './auth-runtime.ts';
 import { buildTrustList } from './client-address.ts';
 import type { GuardPolicies } from './context.ts';
 import type { ResourceScope } from './shared-resources.ts';
@@ -21,6 +26,8 @@ export type PolicyServices = {
   registry: Registry;
   logger: Logger;
   resources: ResourceScope;
+  /** The sign-in policies, built once per guard (they keep state across reloads). */
+  auth?: AuthRuntime;
 };
 
 // Built again on every reload. Anything that must outlive a reload (a store
@@ -35,6 +42,12 @@ export function buildPolicies(config: Config, services: PolicyServices): GuardPo
   const rateLimits = buildRateLimits(config, services.store, observer, services.resources);
   // Order matters: the first refusal answers. Cheaper and broader policies first.
   const beforeForward: RequestPolicy[] = [rateLimits];
+  // The lockout comes last: an attempt it admits must reach the app, or it
+  // stays counted as in flight until its time runs out.
+  if (services.auth) {
+    beforeForward.push(buildPasswordRequestPolicy(services.auth.password, services.auth.metrics));
+    beforeForward.push(buildLockoutRequestPolicy(services.auth.lockout));
+  }
   const routes = buildRouteTable(config.routes, config.limits.maxBodyBytes);
   warnAboutUnreadAccounts(config, routes, services.logger);
   return Object.freeze({

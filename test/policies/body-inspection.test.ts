@@ -2,7 +2,7 @@ import { brotliCompressSync, deflateSync, gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type OcommsDouble, startOcommsDouble } from '../double/ocomms-double.ts';
 import { startTestGuard, type TestGuard } from '../support/guard-harness.ts';
-import { presetLimitsOff, send } from '../support/policy-requests.ts';
+import { authPoliciesOff, presetLimitsOff, send } from '../support/policy-requests.ts';
 import { parseResponses, sendRaw } from '../support/raw-http.ts';
 
 let app: OcommsDouble;
@@ -13,7 +13,11 @@ const credentials = JSON.stringify({ email: 'alice@example.com', password: 'not-
 
 beforeAll(async () => {
   app = await startOcommsDouble();
-  const overrides = { rateLimits: presetLimitsOff(), limits: { bodyIdleTimeoutMs: 800 } };
+  const overrides = {
+    ...authPoliciesOff(),
+    rateLimits: presetLimitsOff(),
+    limits: { bodyIdleTimeoutMs: 800 },
+  };
   guard = await startTestGuard(app.url, overrides);
   refusing = await startTestGuard(app.url, {
     ...overrides,

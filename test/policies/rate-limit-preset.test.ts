@@ -2,14 +2,17 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ocommsRateLimits } from '../../config/presets/ocomms-rate-limits.ts';
 import { type OcommsDouble, startOcommsDouble } from '../double/ocomms-double.ts';
 import { startTestGuard, type TestGuard } from '../support/guard-harness.ts';
-import { freshClientIp, send } from '../support/policy-requests.ts';
+import { authPoliciesOff, freshClientIp, send } from '../support/policy-requests.ts';
 
 let app: OcommsDouble;
 let guard: TestGuard;
 
 beforeAll(async () => {
   app = await startOcommsDouble();
-  guard = await startTestGuard(app.url, { trustedProxies: ['127.0.0.1/32'] });
+  guard = await startTestGuard(app.url, {
+    trustedProxies: ['127.0.0.1/32'],
+    ...authPoliciesOff(),
+  });
 });
 afterAll(async () => {
   await guard.close();

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type OcommsDouble, startOcommsDouble } from '../double/ocomms-double.ts';
 import { startTestGuard, type TestGuard } from '../support/guard-harness.ts';
-import { freshClientIp, presetLimitsOff } from '../support/policy-requests.ts';
+import { authPoliciesOff, freshClientIp, presetLimitsOff } from '../support/policy-requests.ts';
 import { parseResponses, sendRaw } from '../support/raw-http.ts';
 
 let app: OcommsDouble;
@@ -12,6 +12,7 @@ beforeAll(async () => {
   app = await startOcommsDouble();
   const one = { key: ['ip'], limit: 1, windowSeconds: 60 };
   guard = await startTestGuard(app.url, {
+    ...authPoliciesOff(),
     trustedProxies: ['127.0.0.1/32'],
     rateLimits: [
       ...presetLimitsOff(),

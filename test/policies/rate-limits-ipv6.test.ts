@@ -2,7 +2,7 @@ import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type OcommsDouble, startOcommsDouble } from '../double/ocomms-double.ts';
 import { startTestGuard, type TestGuard } from '../support/guard-harness.ts';
-import { presetLimit } from '../support/policy-requests.ts';
+import { authPoliciesOff, presetLimit } from '../support/policy-requests.ts';
 
 let app: OcommsDouble;
 let guard: TestGuard;
@@ -10,6 +10,7 @@ let guard: TestGuard;
 beforeAll(async () => {
   app = await startOcommsDouble();
   guard = await startTestGuard(app.url, {
+    ...authPoliciesOff(),
     listen: { https: '[::1]:0', http: false, admin: '127.0.0.1:0' },
   });
 });

@@ -1,7 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type OcommsDouble, startOcommsDouble } from '../double/ocomms-double.ts';
 import { startTestGuard, type TestGuard } from '../support/guard-harness.ts';
-import { freshClientIp, postJson, presetLimit } from '../support/policy-requests.ts';
+import {
+  authPoliciesOff,
+  freshClientIp,
+  postJson,
+  presetLimit,
+} from '../support/policy-requests.ts';
 import {
   startTestCluster,
   startTestRedis,
@@ -21,6 +26,7 @@ afterAll(async () => {
 
 function guardWith(redis: Record<string, unknown>): Promise<TestGuard> {
   return startTestGuard(app.url, {
+    ...authPoliciesOff(),
     trustedProxies: ['127.0.0.1/32'],
     store: { redis: { commandTimeoutMs: 500, ...redis } },
   });

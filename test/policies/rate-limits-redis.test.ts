@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type OcommsDouble, startOcommsDouble } from '../double/ocomms-double.ts';
 import { startTestGuard, type TestGuard } from '../support/guard-harness.ts';
 import {
+  authPoliciesOff,
   freshClientIp,
   postJson,
   presetLimit,
@@ -37,6 +38,7 @@ function guardOn(
   commandTimeoutMs = 200,
 ) {
   return startTestGuard(app.url, {
+    ...authPoliciesOff(),
     trustedProxies: ['127.0.0.1/32'],
     store: { redis: { url, keyPrefix, commandTimeoutMs, connectTimeoutMs: 500 } },
     ...(rateLimits ? { rateLimits } : {}),

@@ -1,7 +1,13 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type OcommsDouble, startOcommsDouble } from '../double/ocomms-double.ts';
 import { startTestGuard, type TestGuard } from '../support/guard-harness.ts';
-import { freshClientIp, postJson, presetLimit, send } from '../support/policy-requests.ts';
+import {
+  authPoliciesOff,
+  freshClientIp,
+  postJson,
+  presetLimit,
+  send,
+} from '../support/policy-requests.ts';
 import { parseResponses, sendRaw } from '../support/raw-http.ts';
 
 let app: OcommsDouble;
@@ -14,6 +20,7 @@ beforeAll(async () => {
   app = await startOcommsDouble();
   // Through a trusted 127.0.0.1 each test speaks for clients of its own.
   guard = await startTestGuard(app.url, {
+    ...authPoliciesOff(),
     trustedProxies: ['127.0.0.1/32'],
     rateLimitSettings: { exemptSources: ['10.250.0.0/16'] },
     rateLimits: [

@@ -106,7 +106,9 @@ describe('forwarding', () => {
     });
     const cookies = response.headers['set-cookie'];
     expect(response.statusCode).toBe(200);
-    expect(Array.isArray(cookies) && cookies.length).toBe(2);
+    // The app's two, and the guard's device cookie after a successful sign-in.
+    expect(Array.isArray(cookies) && cookies.length).toBe(3);
+    expect(String(cookies)).toContain('__Host-ocomms-guard-device=');
     expect(String(cookies)).toContain('better-auth.session_token=');
     expect(String(cookies)).toContain('better-auth.session_data=');
     await response.body.dump();

@@ -2,7 +2,7 @@ import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type OcommsDouble, startOcommsDouble } from '../double/ocomms-double.ts';
 import { startTestGuard, type TestGuard } from '../support/guard-harness.ts';
-import { freshClientIp, postJson, send } from '../support/policy-requests.ts';
+import { authPoliciesOff, freshClientIp, postJson, send } from '../support/policy-requests.ts';
 import { startTestRedis, type TestRedis } from '../support/redis-server.ts';
 
 // Emails and passwords travel in the bodies the guard now reads; none of them
@@ -21,6 +21,8 @@ let guard: TestGuard;
 beforeAll(async () => {
   [app, redis] = await Promise.all([startOcommsDouble(), startTestRedis()]);
   guard = await startTestGuard(app.url, {
+    // Security events name the account by contract; this test is about bodies.
+    ...authPoliciesOff(),
     log: { level: 'trace' },
     trustedProxies: ['127.0.0.1/32'],
     store: { redis: { url: redis.url } },

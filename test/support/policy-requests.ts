@@ -7,6 +7,14 @@ export function presetLimitsOff(): Record<string, unknown>[] {
   return ocommsRateLimits.map((rule) => ({ ...rule, enabled: false }));
 }
 
+/**
+ * Lockout and password policy off, for tests of other policies that sign in
+ * with wrong passwords or sign up with test passwords on purpose.
+ */
+export function authPoliciesOff(): Record<string, unknown> {
+  return { lockout: { enabled: false }, passwordPolicy: { enabled: false } };
+}
+
 /** The limit of a preset rule, so tests follow the preset when it changes. */
 export function presetLimit(name: string): number {
   const rule = ocommsRateLimits.find((entry) => entry.name === name);
