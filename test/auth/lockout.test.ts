@@ -54,7 +54,7 @@ describe('account lockout through the guard', () => {
     expect(events('login.failed')).toHaveLength(5);
     expect(events('account.locked')[0]).toMatchObject({
       outcome: 'denied',
-      actor: { account: 'alice@example.com' },
+      account: 'alice@example.com',
       clientIp: '127.0.0.1',
       details: { scope: 'account', level: 1 },
     });
@@ -181,7 +181,7 @@ describe('account lockout through the guard', () => {
     expect(verified.status).toBe(200);
     expect(verified.cookies.some((c) => c.startsWith('__Host-ocomms-guard-device='))).toBe(true);
     expect(events('login.succeeded')[0]).toMatchObject({
-      actor: { account: 'bob@example.com' },
+      account: 'bob@example.com',
       details: { step: 'second-factor' },
     });
   });

@@ -70,7 +70,7 @@ describe('ocomms-guard lockout', () => {
     const running = guard;
     await expect
       .poll(() => running.output(), { timeout: 5000 })
-      .toMatch(/"type":"account\.unlocked".*"actor":\{"account":"admin-listener:cli:/);
+      .toMatch(/"type":"account\.unlocked".*"account":"admin-listener:cli:/);
   });
 
   it('refuses admin actions without the token', async () => {
