@@ -8,7 +8,7 @@ import { createLogEvents } from '../audit/security-events.ts';
 import type { Logger } from '../common/log.ts';
 import type { Config } from '../config/schema.ts';
 import { parseListenAddress } from '../config/units.ts';
-import { createStore } from '../policies/store.ts';
+import { createStore, type GuardStore } from '../policies/store.ts';
 import { createAdminServer } from './admin.ts';
 import { createClientErrorHandler } from './client-errors.ts';
 import type { GuardRuntime } from './context.ts';
@@ -19,7 +19,7 @@ import { listenOn } from './listen.ts';
 import { createMetrics } from './metrics.ts';
 import { buildPolicies } from './policies.ts';
 import { tlsProtocolOptions } from './tls-options.ts';
-import { startTlsSource } from './tls-source.ts';
+import { startTlsSource, type TlsSource, type TlsSourceContext } from './tls-source.ts';
 import { createUpgradeHandler, type UpgradeTracker } from './upgrade.ts';
 
 export type Guard = {
@@ -41,17 +41,18 @@ export async function startGuard(
   const metrics = createMetrics();
   const store = new CertificateStore();
   const events = createLogEvents(logger.child({ component: 'audit' }));
-  const tlsSource = startTlsSource(config, store, logger.child({ component: 'tls' }), {
+  const policyStore = createStore(config.store, logger, metrics.registry);
+  const tlsSource = openTlsSource(config, store, logger, {
     events,
     registry: metrics.registry,
     now: options.now,
+    sharedStore: policyStore,
   });
   const challenges = tlsSource.acme?.challenges;
   const fallback = store.fallback;
   if (!fallback) throw new Error('no certificate installed');
 
   const ca = config.upstream.ca ? readFileSync(config.upstream.ca) : undefined;
-  const policyStore = createStore(config.store, logger, metrics.registry);
   const services = { store: policyStore, registry: metrics.registry, logger };
   const runtime: GuardRuntime = {
     policies: buildPolicies(config, services),
@@ -161,6 +162,21 @@ export async function startGuard(
         dbTunnel?.close(),
       ),
   };
+}
+
+// The store's connection is closed again when no certificate can be loaded.
+function openTlsSource(
+  config: Config,
+  store: CertificateStore,
+  logger: Logger,
+  context: TlsSourceContext & { sharedStore: GuardStore },
+): TlsSource {
+  try {
+    return startTlsSource(config, store, logger.child({ component: 'tls' }), context);
+  } catch (error) {
+    void context.sharedStore.close();
+    throw error;
+  }
 }
 
 function isLoopbackListen(address: string): boolean {
