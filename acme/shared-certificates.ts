@@ -65,11 +65,15 @@ export function createSharedCertificates(options: SharedCertificatesOptions) {
     }
     if (attempts) mergeAttempts(entry, attempts);
     const pair = text ? splitBundle(text) : undefined;
-    const notAfter = pair ? notAfterOf(pair.cert, entry.names) : undefined;
+    const found = pair ? describeShared(pair.cert, entry.names) : undefined;
     const installed = entry.installed;
-    if (pair && notAfter !== undefined && notAfter > (installed?.notAfter.getTime() ?? 0)) {
-      adopt(entry, pair);
-    } else if (installed && (notAfter === undefined || notAfter < installed.notAfter.getTime())) {
+    const localNotAfter = installed?.notAfter.getTime() ?? 0;
+    // On a tie (two certificates issued within the same second) the shared
+    // one wins, so every instance ends up with the same.
+    if (pair && found && found.fingerprint !== installed?.fingerprint) {
+      if (found.notAfter >= localNotAfter) return adopt(entry, pair);
+    }
+    if (installed && (!found || found.notAfter < localNotAfter)) {
       // Ordered alone while Redis was away, or Redis lost its data.
       await publish(entry);
     }
@@ -205,12 +209,16 @@ function attemptsOf(state: CertificateState, nowMs: number): SharedAttempts {
 }
 
 // The shared certificate counts only when it covers every configured name.
-function notAfterOf(cert: string, names: readonly string[]): number | undefined {
+function describeShared(
+  cert: string,
+  names: readonly string[],
+): { notAfter: number; fingerprint: string } | undefined {
   try {
     const certificate = new X509Certificate(cert);
     const covered = subjectNames(certificate);
     if (!names.every((name) => covered.includes(name.toLowerCase()))) return undefined;
-    return new Date(certificate.validTo).getTime();
+    const notAfter = new Date(certificate.validTo).getTime();
+    return { notAfter, fingerprint: certificate.fingerprint256 };
   } catch {
     return undefined;
   }

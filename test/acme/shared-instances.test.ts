@@ -1,4 +1,3 @@
-import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import { Redis } from 'ioredis';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -50,7 +49,8 @@ function eventsOf(guard: TestGuard, type: string) {
 function sharedKey(guard: TestGuard, kind: string): string {
   const storage = guard.guard.acme?.storage;
   if (!storage) throw new Error('no acme storage');
-  return `guard:acme:${basename(storage.dir)}:${kind}:guard.test`;
+  const base = `guard:acme:${basename(storage.dir)}`;
+  return kind === 'account' ? `${base}:account` : `${base}:${kind}:guard.test`;
 }
 
 const explain =
@@ -78,10 +78,12 @@ describe('several guard instances sharing Redis', { timeout: 120_000 }, () => {
 
     const bundle = await inspect.get(sharedKey(a, 'bundle'));
     expect(bundle).toContain('PRIVATE KEY');
-    expect(await inspect.exists(sharedKey(a, 'lock'))).toBe(0);
+    await waitFor(async () => (await inspect.exists(sharedKey(a, 'lock'))) === 0, 10_000);
 
-    const accountKey = readFileSync(a.guard.acme?.storage.accountKeyPath ?? '', 'utf8');
-    const keyBody = accountKey.split('\n')[1] ?? 'missing';
+    // Whichever instance ordered, the account (and its key) is in Redis.
+    const account = JSON.parse((await inspect.get(sharedKey(a, 'account'))) ?? '{}');
+    const keyBody = String(account.key).split('\n')[1] ?? 'missing';
+    expect(keyBody.length).toBeGreaterThan(20);
     const certKeyBody = bundle?.split('\n')[1] ?? 'missing';
     for (const guard of [a, b]) {
       expect(guard.logText()).not.toContain('PRIVATE KEY');
@@ -145,6 +147,36 @@ describe('several guard instances sharing Redis', { timeout: 120_000 }, () => {
     expect(renewals).toHaveLength(1);
   });
 
+  it('backs off every instance after one of them failed', async () => {
+    // Renewal due after two minutes; the backoff after a failure is longer.
+    const { fixture: f } = await sharedSetup(180);
+    let offsetMs = 0;
+    const clock = { now: () => Date.now() + offsetMs };
+    const a = await f.startGuard({}, clock);
+    await f.waitReady(a);
+    const b = await f.startPeer({}, clock);
+    await f.waitReady(b);
+
+    await f.pebble.setAddress('guard.test', '127.0.0.2');
+    const [failed] = (await b.guard.acme?.renew(true)) ?? [];
+    expect(failed?.lastError?.problemType).toBe('urn:ietf:params:acme:error:connection');
+    expect(f.pebble.ordersCreated()).toBe(2);
+    // a learns of b's failure through Redis, with b's next attempt time.
+    const learned = () => a.guard.acme?.status()[0]?.nextAttemptAt === failed?.nextAttemptAt;
+    await waitFor(learned, 30_000, 200, explain(a));
+    expect(a.guard.acme?.status()[0]?.lastError?.code).toBe('GUARD_ERR_ACME_CHALLENGE');
+
+    // Due, but inside the shared backoff: neither instance orders.
+    await f.pebble.clearAddress('guard.test');
+    const renewAt = Date.parse(a.guard.acme?.status()[0]?.renewAt ?? '');
+    const next = Date.parse(failed?.nextAttemptAt ?? '');
+    expect(next).toBeGreaterThan(renewAt + 10_000);
+    offsetMs = renewAt - Date.now() + 1000;
+    await Promise.all([a.guard.acme?.renew(false), b.guard.acme?.renew(false)]);
+    offsetMs = 0;
+    expect(f.pebble.ordersCreated()).toBe(2);
+  });
+
   it('takes over when the instance holding the lock crashed', async () => {
     const { fixture: f, probe: inspect } = await sharedSetup(3 * 24 * 3600);
     let offsetMs = 0;
@@ -165,7 +197,8 @@ describe('several guard instances sharing Redis', { timeout: 120_000 }, () => {
     offsetMs = 0;
     expect(await fingerprintServed(f, a)).not.toBe(before);
     expect(f.pebble.ordersCreated()).toBe(2);
-    expect(await inspect.exists(sharedKey(a, 'lock'))).toBe(0);
+    // Released once the certificate is shared (just after the event).
+    await waitFor(async () => (await inspect.exists(sharedKey(a, 'lock'))) === 0, 10_000);
   });
 
   it('postpones while Redis is down, then orders alone and shares the result later', async () => {
