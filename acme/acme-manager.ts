@@ -1,10 +1,11 @@
 import { readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { basename, resolve } from 'node:path';
 import acme from 'acme-client';
 import type { Registry } from 'prom-client';
 import type { SecurityEvents } from '../audit/security-events.ts';
 import type { Logger } from '../common/log.ts';
 import type { AcmeConfig, Config } from '../config/schema.ts';
+import type { GuardStore } from '../policies/store.ts';
 import { openAccount } from './account.ts';
 import { createAcmeMetrics } from './acme-metrics.ts';
 import {
@@ -18,9 +19,16 @@ import { AcmeStorage, type CertificateState, certificateIdOf } from './acme-stor
 import type { CertificateStore, InstalledCertificate } from './cert-store.ts';
 import { ChallengeResponder } from './challenges.ts';
 import { openInternalCa } from './internal-ca.ts';
-import { type ChallengeType, orderCertificate } from './order.ts';
+import { orderCertificate } from './order.ts';
 import { certificateId, fetchRenewalWindow, renewalInfoUrl } from './renewal-info.ts';
 import { checkDelayMs, recordFailure, renewalTime, withinHourlyCap } from './renewal-policy.ts';
+import { adoptSharedAccount, offerSharedAccount } from './shared-account.ts';
+import {
+  createSharedCertificates,
+  offeredChallenges,
+  type SharedClaim,
+} from './shared-certificates.ts';
+import { SharedAcmeStore } from './shared-store.ts';
 
 export type AcmeManagerOptions = {
   readonly config: Config;
@@ -28,6 +36,8 @@ export type AcmeManagerOptions = {
   readonly logger: Logger;
   readonly events: SecurityEvents;
   readonly registry: Registry | undefined;
+  /** With Redis, instances share certificates and order each under a lock. */
+  readonly sharedStore?: GuardStore;
   /** The clock renewal decisions read (epoch ms); tests move it forward. */
   readonly now?: () => number;
 };
@@ -65,7 +75,11 @@ export function createAcmeManager(options: AcmeManagerOptions) {
   const now = options.now ?? Date.now;
   const directoryUrl = directoryUrlOf(settings.directoryUrl);
   const storage = new AcmeStorage(resolve(config.dataDir), directoryUrl);
-  const challenges = new ChallengeResponder();
+  const redis = options.sharedStore?.redis;
+  const shared = redis
+    ? new SharedAcmeStore(redis, config.store.redis?.keyPrefix ?? '', basename(storage.dir))
+    : undefined;
+  const challenges = new ChallengeResponder(shared);
   const metrics = createAcmeMetrics(options.registry, () => entries, now);
   watchAcmeProblems();
   if (settings.caBundle) trustForDirectory(directoryUrl, readFileSync(resolve(settings.caBundle)));
@@ -82,10 +96,24 @@ export function createAcmeManager(options: AcmeManagerOptions) {
     return { id, names: [...names], state, installed };
   });
   if (!store.fallback) installInterim();
+  const sharing =
+    shared &&
+    createSharedCertificates({
+      shared,
+      storage,
+      logger,
+      now,
+      install: (pair) => describe(store.install(pair)),
+    });
 
-  const challengeTypes = settings.challenges.filter(
-    (type) => type !== 'http-01' || config.listen.http !== false,
-  ) as ChallengeType[];
+  const challengeTypes = offeredChallenges(
+    settings.challenges,
+    config.listen.http !== false,
+    shared !== undefined,
+  );
+  if (shared && challengeTypes.includes('tls-alpn-01')) {
+    logger.warn('tls-alpn-01 with a shared store: validation must reach the ordering instance');
+  }
   let client: acme.Client | undefined;
   let ariUrl: string | undefined | null = null;
   let running: Promise<CertificateStatus[]> | undefined;
@@ -127,15 +155,20 @@ export function createAcmeManager(options: AcmeManagerOptions) {
   }
 
   async function account(): Promise<acme.Client> {
-    client ??= await openAccount(
-      storage,
-      {
-        directoryUrl,
-        email: settings.email,
-        externalAccountBinding: settings.externalAccountBinding,
-      },
-      logger,
-    );
+    if (client) return client;
+    const open = () =>
+      openAccount(
+        storage,
+        {
+          directoryUrl,
+          email: settings.email,
+          externalAccountBinding: settings.externalAccountBinding,
+        },
+        logger,
+      );
+    if (shared) await adoptSharedAccount(shared, storage, directoryUrl);
+    client = await open();
+    if (shared && (await offerSharedAccount(shared, storage, logger))) client = await open();
     return client;
   }
 
@@ -156,7 +189,20 @@ export function createAcmeManager(options: AcmeManagerOptions) {
     }
   }
 
-  async function attempt(entry: Entry): Promise<void> {
+  async function attempt(entry: Entry, force: boolean): Promise<void> {
+    const claim: SharedClaim = sharing
+      ? await sharing.claim(entry, () => isDue(entry, force) && mayTry(entry, force))
+      : { order: true, lease: undefined };
+    if (!claim.order) return;
+    try {
+      await order(entry);
+    } finally {
+      if (claim.lease?.lost) logger.warn({ certificate: entry.id }, 'acme lock lost during order');
+      await claim.lease?.release();
+    }
+  }
+
+  async function order(entry: Entry): Promise<void> {
     const renewing = entry.installed !== undefined;
     try {
       const acmeClient = await account();
@@ -182,8 +228,10 @@ export function createAcmeManager(options: AcmeManagerOptions) {
       };
       storage.writeState(entry.id, entry.state);
       succeeded(entry, installed, renewing);
+      await sharing?.publish(entry);
     } catch (error) {
       failed(entry, toAcmeError(error, 'GUARD_ERR_ACME_ORDER'));
+      await sharing?.failed(entry);
     }
   }
 
@@ -208,8 +256,9 @@ export function createAcmeManager(options: AcmeManagerOptions) {
   async function check(force: boolean): Promise<CertificateStatus[]> {
     for (const entry of entries) {
       if (closed) break;
+      await sharing?.sync(entry);
       if (!force) await refreshRenewalWindow(entry);
-      if (isDue(entry, force) && mayTry(entry, force)) await attempt(entry);
+      if (isDue(entry, force) && mayTry(entry, force)) await attempt(entry, force);
     }
     schedule();
     return status();
@@ -218,7 +267,7 @@ export function createAcmeManager(options: AcmeManagerOptions) {
   function schedule(): void {
     if (timer) clearTimeout(timer);
     if (closed) return;
-    let next = now() + checkDelayMs();
+    let next = Math.min(now() + checkDelayMs(), sharing?.nextCheckAt() ?? Infinity);
     for (const entry of entries) {
       const due = entry.installed ? (entry.state.renewAt ?? 0) : 0;
       next = Math.min(next, Math.max(due, entry.state.notBefore ?? 0));
@@ -265,12 +314,19 @@ export function createAcmeManager(options: AcmeManagerOptions) {
     storage,
     /** Every configured certificate is issued by the CA (none interim) and unexpired. */
     ready: () => entries.every((entry) => (entry.installed?.notAfter.getTime() ?? 0) > now()),
-    start: () => void runLogged(),
+    start(): void {
+      if (!shared) return void runLogged();
+      // Another instance's certificate or failure is looked at as soon as it is shared.
+      shared.subscribe(() => void runLogged());
+      const waitMs = config.store.redis?.connectTimeoutMs ?? 0;
+      void shared.whenReady(waitMs).then(() => runLogged());
+    },
     renew: (force: boolean) => run(force),
     status,
     close(): void {
       closed = true;
       if (timer) clearTimeout(timer);
+      shared?.close();
     },
   };
 }

@@ -87,20 +87,14 @@ export class AcmeStorage {
   readPair(certificateId: string): { cert: string; key: string } | undefined {
     const path = this.filesFor(certificateId).bundle;
     if (!existsSync(path)) return undefined;
-    const text = readFileSync(path, 'utf8');
-    const key = /-----BEGIN [A-Z ]*PRIVATE KEY-----[^-]+-----END [A-Z ]*PRIVATE KEY-----\n?/.exec(
-      text,
-    )?.[0];
-    if (!key) return undefined;
-    return { key, cert: text.replace(key, '') };
+    return splitBundle(readFileSync(path, 'utf8'));
   }
 
   // Key and chain in one file, written with one rename: a crash can never
   // leave a new certificate beside an old key.
   writePair(certificateId: string, cert: string, key: Buffer | string): void {
     const files = this.filesFor(certificateId);
-    const keyText = key.toString().trim();
-    writeFileAtomic(files.bundle, `${keyText}\n${cert.trim()}\n`, 0o600);
+    writeFileAtomic(files.bundle, joinBundle(cert, key), 0o600);
     rmSync(files.pendingKey, { force: true });
   }
 
@@ -112,6 +106,19 @@ export class AcmeStorage {
   writePendingKey(certificateId: string, key: Buffer): void {
     writeFileAtomic(this.filesFor(certificateId).pendingKey, key, 0o600);
   }
+}
+
+/** Key and chain as one PEM text: the bundle file, and what instances share. */
+export function joinBundle(cert: string, key: Buffer | string): string {
+  return `${key.toString().trim()}\n${cert.trim()}\n`;
+}
+
+export function splitBundle(text: string): { cert: string; key: string } | undefined {
+  const key = /-----BEGIN [A-Z ]*PRIVATE KEY-----[^-]+-----END [A-Z ]*PRIVATE KEY-----\n?/.exec(
+    text,
+  )?.[0];
+  if (!key) return undefined;
+  return { key, cert: text.replace(key, '') };
 }
 
 /** A file-system-safe identifier for a certificate: its first name. */

@@ -21,24 +21,27 @@ export function withHttpChallenges(
   return (req, res) => {
     const url = req.url ?? '';
     if (!url.startsWith(prefix)) return next(req, res);
-    answer(runtime, challenges, req, res, url.slice(prefix.length));
+    answer(runtime, challenges, req, res, url.slice(prefix.length)).catch((error: unknown) => {
+      runtime.logger.error({ code: (error as { code?: string }).code }, 'acme challenge failed');
+      res.destroy();
+    });
   };
 }
 
-function answer(
+async function answer(
   runtime: GuardRuntime,
   challenges: ChallengeResponder,
   req: IncomingMessage,
   res: ServerResponse,
   token: string,
-): void {
+): Promise<void> {
   const startedAt = performance.now();
   const requestId = randomUUID();
   const host = hostnameOf(req.headers.host);
   const method = req.method ?? 'GET';
   const known = tokenPattern.test(token) && (method === 'GET' || method === 'HEAD');
-  const keyAuthorization = known ? challenges.httpAnswer(token, host) : undefined;
   req.resume();
+  const keyAuthorization = known ? await challenges.httpAnswerAnywhere(token, host) : undefined;
 
   if (keyAuthorization === undefined) {
     const plan = runtime.policies.headers.planFor('/', false);

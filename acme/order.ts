@@ -129,7 +129,9 @@ async function validate(context: OrderContext, authz: Authorization, challenge: 
   const name = authz.identifier.value;
   const keyAuthorization = await client.getChallengeKeyAuthorization(challenge);
   if (challenge.type === 'http-01') {
-    challenges.addHttp(challenge.token, name, keyAuthorization);
+    if (!(await challenges.addHttp(challenge.token, name, keyAuthorization))) {
+      context.logger.warn({ name }, 'acme store unavailable, token answered here only');
+    }
   } else {
     const [alpnKey, alpnCert] = await acme.crypto.createAlpnCertificate(authz, keyAuthorization);
     challenges.addAlpn(name, alpnCert, alpnKey);

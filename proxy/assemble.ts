@@ -58,6 +58,7 @@ export function assemble(
         events: services.events,
         registry: services.registry,
         now: services.now,
+        sharedStore: services.store,
       }),
     (source) => source.close(),
   );

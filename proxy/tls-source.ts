@@ -8,6 +8,7 @@ import type { SecurityEvents } from '../audit/security-events.ts';
 import { GuardError } from '../common/errors.ts';
 import type { Logger } from '../common/log.ts';
 import type { Config } from '../config/schema.ts';
+import type { GuardStore } from '../policies/store.ts';
 
 export type TlsSource = {
   readonly caCertPath?: string;
@@ -19,6 +20,8 @@ export type TlsSource = {
 export type TlsSourceContext = {
   readonly events: SecurityEvents;
   readonly registry?: Registry;
+  /** Redis, when configured: ACME certificates are shared between instances. */
+  readonly sharedStore?: GuardStore;
   /** The clock certificate renewal reads (epoch ms). */
   readonly now?: () => number;
 };
@@ -34,8 +37,16 @@ export function startTlsSource(
 ): TlsSource {
   const { tls } = config;
   if (tls.mode === 'acme') {
-    const { events, registry, now } = context;
-    const manager = createAcmeManager({ config, store, logger, events, registry, now });
+    const { events, registry, now, sharedStore } = context;
+    const manager = createAcmeManager({
+      config,
+      store,
+      logger,
+      events,
+      registry,
+      now,
+      sharedStore,
+    });
     return { acme: manager, reload: () => void manager.renew(false), close: manager.close };
   }
   if (tls.mode === 'files' && tls.files) {

@@ -10,7 +10,10 @@ import { startTestGuard, type TestGuard } from './guard-harness.ts';
 import { type PebbleOptions, startTestPebble, type TestPebble } from './pebble-server.ts';
 import { waitFor } from './wait-for.ts';
 
-export type AcmeFixtureOptions = Omit<PebbleOptions, 'httpPort' | 'tlsPort'>;
+export type AcmeFixtureOptions = Omit<PebbleOptions, 'httpPort' | 'tlsPort'> & {
+  /** More configuration for every guard (for example `store`). */
+  readonly guardConfig?: Record<string, unknown>;
+};
 
 export type AcmeFixture = {
   readonly pebble: TestPebble;
@@ -23,16 +26,24 @@ export type AcmeFixture = {
   ports(): { http: number; https: number };
   /** Starts a guard on the ports Pebble validates, with tls.mode acme. */
   startGuard(acme?: Record<string, unknown>, options?: GuardOptions): Promise<TestGuard>;
+  /**
+   * Another guard for the same names with its own data directory and ports
+   * (Pebble does not validate there); start the first guard before.
+   */
+  startPeer(acme?: Record<string, unknown>, options?: GuardOptions): Promise<TestGuard>;
   /** Waits until every certificate of the guard is issued; on timeout, shows its ACME log. */
   waitReady(guard: TestGuard, timeoutMs?: number): Promise<void>;
-  /** A TLS connection to the guard for `name`, verified against Pebble's root. */
-  connectTls(name: string): Promise<TLSSocket>;
+  /** A TLS connection to the guard for `name` (or to `port`), verified against Pebble's root. */
+  connectTls(name: string, port?: number): Promise<TLSSocket>;
   close(): Promise<void>;
 };
 
 // Pebble must know the guard's ports before the guard starts (they are where
 // it validates), so the guard gets fixed random ports, kept across restarts.
-export async function startAcmeFixture(options: AcmeFixtureOptions = {}): Promise<AcmeFixture> {
+export async function startAcmeFixture(
+  fixtureOptions: AcmeFixtureOptions = {},
+): Promise<AcmeFixture> {
+  const { guardConfig = {}, ...options } = fixtureOptions;
   const dataDir = mkdtempSync(join(tmpdir(), 'guard-acme-'));
   let upstreamRequests = 0;
   const upstream = createServer((_req, res) => {
@@ -45,16 +56,25 @@ export async function startAcmeFixture(options: AcmeFixtureOptions = {}): Promis
   let ports = { http: 0, https: 0 };
   let pebble: TestPebble | undefined;
 
-  const launch = async (acme: Record<string, unknown>, server: TestPebble, opts: GuardOptions) => {
-    const guard = await startTestGuard(
-      upstreamUrl,
-      {
-        dataDir,
-        listen: {
+  const launch = async (
+    acme: Record<string, unknown>,
+    server: TestPebble,
+    opts: GuardOptions,
+    peer = false,
+  ) => {
+    const listen = peer
+      ? { https: '127.0.0.1:0', http: '127.0.0.1:0', admin: '127.0.0.1:0' }
+      : {
           https: `127.0.0.1:${ports.https}`,
           http: `127.0.0.1:${ports.http}`,
           admin: '127.0.0.1:0',
-        },
+        };
+    const guard = await startTestGuard(
+      upstreamUrl,
+      {
+        ...guardConfig,
+        ...(peer ? {} : { dataDir }),
+        listen,
         tls: {
           mode: 'acme',
           domains: ['guard.test'],
@@ -108,6 +128,7 @@ export async function startAcmeFixture(options: AcmeFixtureOptions = {}): Promis
     ports: () => ports,
     startGuard: (acme = {}, opts = {}) =>
       pebble ? launch(acme, pebble, opts) : startFirst(acme, opts),
+    startPeer: (acme = {}, opts = {}) => launch(acme, running(), opts, true),
     waitReady: (guard, timeoutMs = 60_000) =>
       waitFor(
         () => guard.guard.acme?.ready() === true,
@@ -119,13 +140,13 @@ export async function startAcmeFixture(options: AcmeFixtureOptions = {}): Promis
             .map((line) => JSON.stringify(line))
             .join('\n'),
       ),
-    async connectTls(name) {
+    async connectTls(name, port = ports.https) {
       const ca = await running().issuerRoot();
       return new Promise((resolve, reject) => {
         const socket = tlsConnect(
           {
             host: '127.0.0.1',
-            port: ports.https,
+            port,
             servername: name,
             ca,
             ALPNProtocols: ['http/1.1'],
