@@ -19,6 +19,8 @@ export const securityEventTypes = {
   'rate.limited': 'a request was refused by a rate limit',
   'admin.action': 'an administrative endpoint or Server Action was called',
   'csp.violation': 'a browser reported a Content-Security-Policy violation',
+  'admin.network_denied': 'an admin function was asked for from a network not allowed',
+  'origin.denied': 'a request from another site (Origin or Referer) was refused',
   'certificate.issued': 'a certificate was issued',
   'certificate.renewed': 'a certificate was renewed',
   'certificate.failed': 'issuing or renewing a certificate failed',

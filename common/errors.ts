@@ -45,6 +45,8 @@ export const errorCodes = {
   GUARD_ERR_LOGIN_LOCKED: 'too many failed sign-in attempts; try again later',
   // In the app's own code style, since its sign-up form shows it as it does its own.
   PASSWORD_TOO_WEAK: 'the new password is too weak',
+  GUARD_ERR_ADMIN_NETWORK: 'admin functions cannot be reached from this network',
+  GUARD_ERR_ORIGIN_REFUSED: 'this request may not be sent from another site',
 } as const;
 
 export type ErrorCode = keyof typeof errorCodes;

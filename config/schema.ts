@@ -2,6 +2,7 @@ import { BlockList, isIP } from 'node:net';
 import { z } from 'zod';
 import { auditSchema } from './audit-schema.ts';
 import { dbTunnelSchema } from './db-tunnel-schema.ts';
+import { adminAccessSchema, crossOriginSchema, cspReportsSchema } from './edge-schema.ts';
 import { lockoutSchema } from './lockout-schema.ts';
 import { passwordPolicySchema } from './password-schema.ts';
 import {
@@ -174,6 +175,9 @@ export const configSchema = z
     audit: auditSchema.prefault({}),
     passwordPolicy: passwordPolicySchema.prefault({}),
     lockout: lockoutSchema.prefault({}),
+    adminAccess: adminAccessSchema(cidr),
+    crossOrigin: crossOriginSchema,
+    cspReports: cspReportsSchema,
     log: z
       .strictObject({
         level: z

@@ -29,7 +29,17 @@ export type CspPlan = {
   mode: 'set' | 'keep' | 'default';
 };
 
-export function buildCsp(setting: CspSetting | undefined): CspPlan | undefined {
+/** The group name the policy's `report-to` names in Reporting-Endpoints. */
+export const reportGroup = 'csp-endpoint';
+
+// With reportPath (the guard collects reports), the policy names it twice:
+// `report-uri` for browsers that only know that, `report-to` for the
+// Reporting API; browsers that know both use report-to. A policy given as
+// one string, or whose directives name their own reporting, is left alone.
+export function buildCsp(
+  setting: CspSetting | undefined,
+  reportPath?: string,
+): CspPlan | undefined {
   if (setting === false) return undefined;
   if (typeof setting === 'string') {
     return { name: 'content-security-policy', template: setting, nonce: false, mode: 'set' };
@@ -44,6 +54,10 @@ export function buildCsp(setting: CspSetting | undefined): CspPlan | undefined {
   if (setting?.nonce) {
     const scripts = directives['script-src'] ?? "'self'";
     directives['script-src'] = `${scripts} 'nonce-${nonceToken}' 'strict-dynamic'`;
+  }
+  if (reportPath && !directives['report-uri'] && !directives['report-to']) {
+    directives['report-uri'] = reportPath;
+    directives['report-to'] = reportGroup;
   }
   const template = Object.entries(directives)
     .map(([name, value]) => (value ? `${name} ${value}` : name))

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { HeaderSetting, HeadersConfig } from '../config/schema.ts';
-import { buildCsp, type CspPlan, nonceToken } from './csp.ts';
+import { buildCsp, type CspPlan, nonceToken, reportGroup } from './csp.ts';
 
 export type HeaderMap = Record<string, string | string[] | undefined>;
 type Mode = 'set' | 'keep' | 'default';
@@ -41,16 +41,17 @@ export type SecurityHeaders = {
 
 // Plans are built once per path prefix and per transport, so a request only
 // picks one and applies it.
-export function buildSecurityHeaders(config: HeadersConfig): SecurityHeaders {
+export function buildSecurityHeaders(config: HeadersConfig, reportPath?: string): SecurityHeaders {
   const base = { ...config, paths: undefined };
   const prefixes = Object.keys(config.paths).sort((a, b) => b.length - a.length);
   const matchers = prefixes.map((prefix) => ({ prefix, lower: prefix.toLowerCase() }));
   const plans = new Map<string, [HeaderPlan, HeaderPlan]>();
-  plans.set('', buildPair(base, base.remove));
+  plans.set('', buildPair(base, base.remove, reportPath));
   for (const prefix of prefixes) {
     const override = config.paths[prefix] ?? {};
     const merged = { ...base, ...stripUndefined(override) };
-    plans.set(prefix, buildPair(merged, [...base.remove, ...(override.remove ?? [])]));
+    const remove = [...base.remove, ...(override.remove ?? [])];
+    plans.set(prefix, buildPair(merged, remove, reportPath));
   }
 
   return {
@@ -62,14 +63,22 @@ export function buildSecurityHeaders(config: HeadersConfig): SecurityHeaders {
   };
 }
 
-function buildPair(settings: Partial<HeadersConfig>, remove: readonly string[]) {
+function buildPair(
+  settings: Partial<HeadersConfig>,
+  remove: readonly string[],
+  reportPath: string | undefined,
+) {
   const rules: HeaderRule[] = [];
   for (const key of Object.keys(defaults) as SimpleHeader[]) {
     const rule = toRule(wireNames[key], settings[key] ?? defaults[key]);
     if (rule) rules.push(rule);
   }
   const removeSet = new Set(remove.map((name) => name.toLowerCase()));
-  const csp = buildCsp(settings.contentSecurityPolicy);
+  const csp = buildCsp(settings.contentSecurityPolicy, reportPath);
+  if (csp?.template.includes(`report-to ${reportGroup}`)) {
+    const value = `${reportGroup}="${reportPath}"`;
+    rules.push({ name: 'reporting-endpoints', value, mode: 'set' });
+  }
   const overTls: HeaderPlan = { rules, remove: removeSet, csp };
   const plain: HeaderPlan = {
     rules: rules.filter((rule) => rule.name !== 'strict-transport-security'),

@@ -7,9 +7,10 @@ import type { Logger } from '../common/log.ts';
 import type { Config } from '../config/schema.ts';
 import type { RequestPolicy } from '../policies/decision.ts';
 import type { RouteTable } from '../policies/routes.ts';
-import type { SecurityHeaders } from '../policies/security-headers.ts';
+import type { HeaderMap, SecurityHeaders } from '../policies/security-headers.ts';
 import type { GuardStore } from '../policies/store.ts';
 import type { AuthRuntime } from './auth-runtime.ts';
+import type { CspReportEndpoint } from './csp-report-endpoint.ts';
 import type { Upstream } from './forward.ts';
 import type { Metrics } from './metrics.ts';
 import type { SharedResources } from './shared-resources.ts';
@@ -24,6 +25,10 @@ export type GuardPolicies = {
   readonly hosts: ReadonlySet<string>;
   /** Asked in order before a request is forwarded; the first refusal answers. */
   readonly beforeForward: readonly RequestPolicy[];
+  /** Removes CORS headers of the app's answer that widen `crossOrigin`; Host as sent. */
+  readonly narrowCors: ((headers: HeaderMap, host: string | undefined) => void) | undefined;
+  /** The guard's own CSP report endpoint, when collection is on. */
+  readonly cspReports: CspReportEndpoint | undefined;
 };
 
 // The runtime outlives reloads: a reload swaps `policies` (and `upstream`

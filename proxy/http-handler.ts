@@ -14,6 +14,7 @@ import { checkBeforeForward, needsCheck } from './before-forward.ts';
 import { whenBodyReady } from './body-limit.ts';
 import { admitOnConnection } from './connection-order.ts';
 import { type GuardRuntime, hostnameOf } from './context.ts';
+import { serveCspReport } from './csp-report-endpoint.ts';
 import type { ForwardResult } from './forward.ts';
 import { type Reply, sendReply } from './reply.ts';
 import { buildUpstreamHeaders } from './request-headers.ts';
@@ -80,6 +81,8 @@ export function createHttpHandler(runtime: GuardRuntime, listener: 'https' | 'ht
     }
 
     if (!overTls) return redirectToHttps(req, res, runtime, plan, requestId);
+    const reports = policies.cspReports;
+    if (reports?.path === arrival.path) return serveCspReport(runtime, req, res, arrival, reports);
 
     if (needsCheck(policies, req, arrival.path, route)) {
       checkBeforeForward(runtime, req, arrival, route).then(
@@ -131,6 +134,7 @@ function forwardRequest(
       exchange.upstreamMs = performance.now() - exchange.startedAt;
       if (runtime.closing) res.shouldKeepAlive = false;
       watch?.headers(status, responseHeaders);
+      policies.narrowCors?.(responseHeaders, req.headers.host);
       applySecurityHeaders(responseHeaders, plan, nonce);
       responseHeaders['x-request-id'] = requestId;
       exchange.observer?.onHeaders(status, responseHeaders);

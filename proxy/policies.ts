@@ -1,20 +1,25 @@
 import type { Registry } from 'prom-client';
 import type { Logger } from '../common/log.ts';
 import type { Config } from '../config/schema.ts';
+import { buildAdminAccess } from '../policies/admin-access.ts';
+import { buildAllowedOrigins } from '../policies/allowed-origins.ts';
 import {
   buildLockoutRequestPolicy,
   buildPasswordRequestPolicy,
 } from '../policies/auth-request-policies.ts';
+import { removeWideningCors } from '../policies/cors-response.ts';
+import { buildCrossOrigin } from '../policies/cross-origin.ts';
 import type { RequestPolicy } from '../policies/decision.ts';
 import { normaliseTarget } from '../policies/normalise-path.ts';
 import { createRateLimitObserver } from '../policies/rate-limit-observer.ts';
 import { buildRateLimits } from '../policies/rate-limits.ts';
 import { buildRouteTable, type RouteTable } from '../policies/routes.ts';
-import { buildSecurityHeaders } from '../policies/security-headers.ts';
+import { buildSecurityHeaders, type HeaderMap } from '../policies/security-headers.ts';
 import type { GuardStore } from '../policies/store.ts';
 import type { AuthRuntime } from './auth-runtime.ts';
 import { buildTrustList } from './client-address.ts';
 import type { GuardPolicies } from './context.ts';
+import { buildCspReportEndpoint } from './csp-report-endpoint.ts';
 import type { ResourceScope } from './shared-resources.ts';
 
 /**
@@ -40,8 +45,22 @@ export function buildPolicies(config: Config, services: PolicyServices): GuardPo
     createRateLimitObserver(services.registry, services.logger),
   );
   const rateLimits = buildRateLimits(config, services.store, observer, services.resources);
-  // Order matters: the first refusal answers. Cheaper and broader policies first.
-  const beforeForward: RequestPolicy[] = [rateLimits];
+  const cspReports = buildCspReportEndpoint(
+    config.cspReports,
+    services.store,
+    config.rateLimitSettings.ipv6PrefixLength,
+    services.logger,
+    services.resources,
+  );
+  const origins = buildAllowedOrigins(config.crossOrigin, config.tls.domains);
+  // Order matters: the first refusal answers. Cheaper and broader policies
+  // first; a forged cross-site request is refused before it can use up its
+  // victim's rate limit.
+  const beforeForward: RequestPolicy[] = [
+    buildCrossOrigin(config.crossOrigin, origins),
+    buildAdminAccess(config.adminAccess),
+    rateLimits,
+  ].filter((policy): policy is RequestPolicy => policy !== undefined);
   // The lockout comes last: an attempt it admits must reach the app, or it
   // stays counted as in flight until its time runs out.
   if (services.auth) {
@@ -53,10 +72,14 @@ export function buildPolicies(config: Config, services: PolicyServices): GuardPo
   return Object.freeze({
     config,
     routes,
-    headers: buildSecurityHeaders(config.headers),
+    headers: buildSecurityHeaders(config.headers, cspReports?.path),
     trusted: buildTrustList(config.trustedProxies),
     hosts: new Set(config.tls.domains.map((domain) => domain.toLowerCase())),
     beforeForward: Object.freeze(beforeForward),
+    narrowCors: config.crossOrigin.enabled
+      ? (headers: HeaderMap, host: string | undefined) => removeWideningCors(headers, origins, host)
+      : undefined,
+    cspReports,
   });
 }
 

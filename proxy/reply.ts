@@ -8,7 +8,8 @@ import {
   type HeaderPlan,
 } from '../policies/security-headers.ts';
 
-export type ReplyCode = keyof typeof errorCodes | 'GUARD_REDIRECT_HTTPS';
+/** GUARD_NO_CONTENT: a 204 the guard answers itself (a preflight, a CSP report). */
+export type ReplyCode = keyof typeof errorCodes | 'GUARD_REDIRECT_HTTPS' | 'GUARD_NO_CONTENT';
 
 export type Reply = {
   status: number;
@@ -22,10 +23,14 @@ const redirectMessage = 'this site is served over https';
 // The guard's own answers share the app's error shape, {code, message}, so the
 // app's UI can show them; they name no internals.
 export function replyBody(reply: Reply, requestId: string): string {
-  const message =
-    reply.message ??
-    (reply.code === 'GUARD_REDIRECT_HTTPS' ? redirectMessage : errorCodes[reply.code]);
+  const message = reply.message ?? messageOf(reply.code);
   return JSON.stringify({ code: reply.code, message, requestId });
+}
+
+function messageOf(code: ReplyCode): string {
+  if (code === 'GUARD_REDIRECT_HTTPS') return redirectMessage;
+  if (code === 'GUARD_NO_CONTENT') return '';
+  return errorCodes[code];
 }
 
 function replyHeaders(reply: Reply, body: string, plan: HeaderPlan, requestId: string) {
@@ -36,6 +41,10 @@ function replyHeaders(reply: Reply, body: string, plan: HeaderPlan, requestId: s
     'cache-control': 'no-store',
     'x-request-id': requestId,
   };
+  if (reply.status === 204) {
+    delete headers['content-type'];
+    delete headers['content-length'];
+  }
   applySecurityHeaders(headers, plan);
   return headers;
 }
@@ -59,7 +68,7 @@ export function sendReply(
   }
   for (const name of res.getHeaderNames()) res.removeHeader(name);
   res.writeHead(reply.status, headers);
-  res.end(res.req.method === 'HEAD' ? undefined : body);
+  res.end(res.req.method === 'HEAD' || reply.status === 204 ? undefined : body);
 }
 
 // For sockets that have no ServerResponse: malformed requests the parser

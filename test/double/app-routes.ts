@@ -2,6 +2,7 @@ import { findSession } from './double-sessions.ts';
 import type { Exchange } from './double-state.ts';
 import { redirectToLogin, sendEmpty, sendJson } from './http-helpers.ts';
 import {
+  answerCorsReflect,
   answerHeadersCase,
   answerSized,
   answerSlowly,
@@ -33,6 +34,7 @@ const API_ROUTES: Record<string, ApiRoute> = {
   '/api/slow': publicRoute(['GET'], answerSlowly),
   '/api/size': publicRoute(['GET', 'HEAD'], answerSized),
   '/api/headers-case': publicRoute(['GET'], answerHeadersCase),
+  '/api/cors-reflect': publicRoute(ANY_METHOD, answerCorsReflect),
 };
 
 /** Every /api route outside /api/auth. */

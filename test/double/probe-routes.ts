@@ -113,3 +113,20 @@ function readInteger(value: string | null, min: number, max: number): number | u
   const parsed = Number(value);
   return parsed >= min && parsed <= max ? parsed : undefined;
 }
+
+/**
+ * CORS as a careless app answers it: the caller's Origin reflected with credentials,
+ * whoever the caller is, and every method allowed.
+ */
+export function answerCorsReflect({ req, res }: Exchange): void {
+  const headers: Record<string, string> = {
+    'Access-Control-Allow-Credentials': 'true',
+    'Access-Control-Allow-Methods': '*',
+    'Access-Control-Expose-Headers': '*',
+  };
+  if (req.headers.origin !== undefined) {
+    headers['Access-Control-Allow-Origin'] = String(req.headers.origin);
+  }
+  for (const [name, value] of Object.entries(headers)) res.setHeader(name, value);
+  sendJson(res, 200, { reflected: req.headers.origin ?? null });
+}

@@ -149,8 +149,35 @@ describe('socket.io through the guard', () => {
     expect(await readMetric(stack.guard, 'guard_websockets_total')).toBe(1);
   });
 
-  it("passes the app's 400 for a foreign Origin on through, for both transports", async () => {
+  it('refuses a foreign Origin itself, for both transports, before the app sees it', async () => {
     const stack = await startStack();
+    const path = '/socket.io/?EIO=4&transport=websocket';
+
+    const upgrade = await sendUpgrade(stack.guard, path, { origin: FOREIGN_ORIGIN });
+    expect(upgrade).toMatchObject({ kind: 'refused', status: 403 });
+    if (upgrade.kind === 'refused') {
+      expect(JSON.parse(upgrade.body)).toMatchObject({ code: 'GUARD_ERR_ORIGIN_REFUSED' });
+    }
+
+    const poll = await fetch(`${stack.guard.url}/socket.io/?EIO=4&transport=polling`, {
+      headers: { origin: FOREIGN_ORIGIN },
+      dispatcher: stack.guard.agent,
+    });
+    expect(poll.status).toBe(403);
+    expect(await poll.json()).toMatchObject({ code: 'GUARD_ERR_ORIGIN_REFUSED' });
+
+    const socket = open(stack.guard, ['websocket'], { origin: FOREIGN_ORIGIN });
+    await expect(waitConnected(socket)).rejects.toThrow(/connect_error/);
+    expect(socketRequests(stack.double, 'websocket')).toHaveLength(0);
+    expect(socketRequests(stack.double, 'polling')).toHaveLength(0);
+    const refusals = stack.guard.logs.filter(
+      (line) => (line.event as { type?: string } | undefined)?.type === 'origin.denied',
+    );
+    expect(refusals.length).toBeGreaterThanOrEqual(3);
+  });
+
+  it("passes the app's 400 for a foreign Origin on when the guard leaves origins alone", async () => {
+    const stack = await startStack({ crossOrigin: { enabled: false } });
     const path = '/socket.io/?EIO=4&transport=websocket';
 
     const upgrade = await sendUpgrade(stack.guard, path, { origin: FOREIGN_ORIGIN });
@@ -163,9 +190,6 @@ describe('socket.io through the guard', () => {
     });
     expect(poll.status).toBe(400);
     expect(await poll.json()).toEqual(APP_BAD_REQUEST);
-
-    const socket = open(stack.guard, ['websocket'], { origin: FOREIGN_ORIGIN });
-    await expect(waitConnected(socket)).rejects.toThrow(/connect_error/);
   });
 
   it('accepts the handshake when Origin is the public https origin', async () => {

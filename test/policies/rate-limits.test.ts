@@ -215,7 +215,7 @@ describe('Socket.IO handshakes', () => {
 
     const upgrade = [
       'GET /socket.io/?EIO=4&transport=websocket HTTP/1.1',
-      'Host: localhost',
+      `Host: localhost:${guard.guard.ports.https}`,
       `X-Forwarded-For: ${ip}`,
       `Origin: ${guard.url}`,
       'Connection: Upgrade',

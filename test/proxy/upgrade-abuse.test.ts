@@ -10,7 +10,9 @@ let guard: TestGuard;
 
 beforeAll(async () => {
   app = await startOcommsDouble();
-  guard = await startTestGuard(app.url);
+  // The guard's own Origin check is off, so that the app is the one that
+  // declines the foreign handshake below.
+  guard = await startTestGuard(app.url, { crossOrigin: { enabled: false } });
 });
 afterAll(async () => {
   await guard.close();
