@@ -86,7 +86,8 @@ export async function queryEvents(pool: pg.Pool, filter: EventFilter): Promise<S
   const condition = where.length ? `where ${where.join(' and ')}` : '';
   const order = filter.newest ? 'row_no desc' : filter.since ? 'time, row_no' : 'row_no';
   params.push(filter.limit);
-  const sql = `select ${eventColumns} from guard_audit_events ${condition} order by ${order} limit $${params.length}`;
+  const limit = `limit $${params.length}`;
+  const sql = `select ${eventColumns} from guard_audit_events ${condition} order by ${order} ${limit}`;
   const result = await pool.query<EventRow>(sql, params);
   const events = result.rows.map(toStoredEvent);
   return filter.newest ? events.reverse() : events;
@@ -109,10 +110,9 @@ export async function queryStream(
 /** One line for a terminal: time, type, outcome, who, what, request id. */
 export function formatEvent(event: StoredEvent): string {
   const who = event.account ?? event.userId ?? '-';
+  const status = event.status === null ? '' : ` ${event.status}`;
   const what =
-    event.method || event.path
-      ? `${event.method ?? ''} ${event.path ?? ''}${event.status === null ? '' : ` ${event.status}`}`
-      : '';
+    event.method || event.path ? `${event.method ?? ''} ${event.path ?? ''}${status}` : '';
   const details = Object.entries(event.details)
     .filter(([, value]) => value !== null)
     .map(([name, value]) => `${name}=${String(value)}`)
