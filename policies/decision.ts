@@ -45,8 +45,9 @@ export type Decision =
 /**
  * A policy that answers before a request is forwarded (rate limits, lockout,
  * password strength, allow-lists); docs/policies.md describes the step.
- * `appliesTo` runs on every request and must be cheap; `decide` runs only when it said yes. A policy whose store fails
- * answers by its own declared rule and never throws for it.
+ * `appliesTo` runs on every request and must be cheap; `decide` runs only
+ * when it said yes. A policy whose store fails answers by its own declared
+ * rule and never throws for it.
  */
 export type RequestPolicy = {
   readonly name: string;
