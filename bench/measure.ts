@@ -1,6 +1,6 @@
-// One measured run against one target: a warm-up, then a bounded autocannon
-// run in its own process while this process samples the server's CPU time and
-// peak memory from /proc around it.
+// One measured run against one target: a bounded autocannon run in its own
+// process while this process samples the server's CPU time and peak memory
+// from /proc around it. The warm-up is a run of its own, measured by nobody.
 import { fileURLToPath } from 'node:url';
 import {
   type CoreTicks,
@@ -23,7 +23,9 @@ export type Scenario = {
   name: string;
   method: 'GET' | 'POST';
   requestBodyBytes: number;
+  /** Measured seconds per target in each round. */
   seconds: number;
+  rounds: number;
   warmupSeconds: number;
 };
 
@@ -52,12 +54,19 @@ const loadScript = fileURLToPath(new URL('./load.ts', import.meta.url));
 // Room for process start-up and autocannon's own wind-down after the duration.
 const loadSlackMs = 30_000;
 
+export async function warmUp(
+  target: Target,
+  scenario: Scenario,
+  settings: LoadSettings,
+): Promise<void> {
+  await runLoad(target, scenario, scenario.warmupSeconds, settings);
+}
+
 export async function measureTarget(
   target: Target,
   scenario: Scenario,
   settings: LoadSettings,
 ): Promise<Measurement> {
-  await runLoad(target, scenario, scenario.warmupSeconds, settings);
   const pid = target.pid;
   const peakIsPerRun = pid !== undefined && resetPeakRss(pid);
   const ticksBefore = pid === undefined ? 0 : readCpuTicks(pid);

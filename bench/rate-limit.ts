@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
 import { startTestRedis, type TestRedis } from '../test/support/redis-server.ts';
-import { measureTarget, type Scenario } from './measure.ts';
+import { measureTarget, type Scenario, warmUp } from './measure.ts';
 import { readClockTicksPerSecond } from './proc-stats.ts';
 import { detectPinning, startProcess, stopAll, waitForLogLine, waitForReady } from './processes.ts';
 
@@ -71,13 +71,16 @@ async function main(workDir: string, redis: TestRedis): Promise<void> {
     method: 'GET',
     requestBodyBytes: 0,
     seconds,
+    rounds: 1,
     warmupSeconds: Math.min(3, Math.max(1, Math.round(seconds / 5))),
   };
   const rows: string[] = [];
   const cpu: Record<string, number> = {};
   for (const path of ['/bench', '/bench-limited', '/bench']) {
     const url = `https://127.0.0.1:${httpsPort}${path}`;
-    const result = await measureTarget({ name: 'guard', url, pid }, scenario, settings);
+    const target = { name: 'guard', url, pid } as const;
+    await warmUp(target, scenario, settings);
+    const result = await measureTarget(target, scenario, settings);
     const micros = result.cpuMicrosPerRequest ?? Number.NaN;
     cpu[path] = Math.min(cpu[path] ?? Number.POSITIVE_INFINITY, micros);
     rows.push(

@@ -31,9 +31,17 @@ export type ScenarioResult = {
   method: string;
   requestBodyBytes: number;
   responseBodyBytes: number;
+  /** Measured seconds per target in each round. */
   seconds: number;
+  rounds: number;
+  /** Each target's totals over all rounds. */
   measurements: Measurement[];
+  /** The median of the per-round ratios. */
   ratios: Record<string, Record<string, number | undefined>>;
+  /** The lowest and highest per-round req/s ratio of each pair. */
+  requestsPerSecondRange: Record<string, [number, number]>;
+  /** Each target's rounds, in the order of measurements. */
+  roundMeasurements: Measurement[][];
 };
 
 const columns = [
@@ -81,7 +89,8 @@ function divide(a: number | undefined, b: number | undefined): number | undefine
 export function formatScenario(result: ScenarioResult): string {
   const title =
     `${result.name}: ${result.method}, ${result.requestBodyBytes} B request body, ` +
-    `${result.responseBodyBytes} B response body, ${result.seconds} s per target`;
+    `${result.responseBodyBytes} B response body, ` +
+    `${result.rounds} rounds of ${result.seconds} s per target`;
   const rows = result.measurements.map((entry) => [
     entry.target,
     entry.requestsPerSecond.toFixed(0),
@@ -95,8 +104,10 @@ export function formatScenario(result: ScenarioResult): string {
   ]);
   const lines = [title, ...formatTable([columns, ...rows])];
   for (const [pair, ratio] of Object.entries(result.ratios)) {
+    const range = result.requestsPerSecondRange[pair];
+    const spread = range ? ` [${range[0].toFixed(2)}-${range[1].toFixed(2)}]` : '';
     const parts = [
-      `req/s ${times(ratio.requestsPerSecond)}`,
+      `req/s ${times(ratio.requestsPerSecond)}${spread}`,
       `p50 ${times(ratio.latencyP50Ms)}`,
       `p99 ${times(ratio.latencyP99Ms)}`,
     ];

@@ -1,6 +1,7 @@
 // npm run bench: the guard against the upstream alone and against a minimal
 // Node.js TLS proxy, each server in its own process, the load from another.
-// BENCH_SECONDS sets the measured seconds per target (default 10).
+// BENCH_SECONDS sets the measured seconds per target (default 10), spread over
+// BENCH_ROUNDS rounds (default 5).
 import {
   closeSync,
   mkdtempSync,
@@ -14,7 +15,7 @@ import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
-import { measureTarget, type Scenario, type Target } from './measure.ts';
+import { measureTarget, type Scenario, type Target, warmUp } from './measure.ts';
 import { readClockTicksPerSecond, readExecutable } from './proc-stats.ts';
 import {
   detectPinning,
@@ -24,7 +25,8 @@ import {
   waitForLogLine,
   waitForReady,
 } from './processes.ts';
-import { compareTargets, formatScenario, type ScenarioResult, writeJson } from './report.ts';
+import { formatScenario, type Measurement, type ScenarioResult, writeJson } from './report.ts';
+import { combineRounds, medianRatios, roundOrder, roundRatios } from './rounds.ts';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const resultsFile = join(root, 'bench', 'results', 'latest.json');
@@ -54,15 +56,35 @@ function readSeconds(): number {
   return seconds;
 }
 
-function planScenarios(seconds: number): Scenario[] {
+function readRounds(): number {
+  const raw = process.env.BENCH_ROUNDS;
+  if (raw === undefined || raw === '') return 5;
+  const rounds = Number(raw);
+  if (!Number.isInteger(rounds) || rounds < 1 || rounds > 50) {
+    throw new Error(`BENCH_ROUNDS must be a whole number from 1 to 50, found "${raw}"`);
+  }
+  return rounds;
+}
+
+// Rounds shorter than two seconds would mostly measure connection set-up.
+function planScenarios(seconds: number, rounds: number): Scenario[] {
   const warmupSeconds = Math.min(3, Math.max(1, Math.round(seconds / 5)));
+  const perRound = (total: number) => Math.max(2, Math.ceil(total / rounds));
   return [
-    { name: 'get', method: 'GET', requestBodyBytes: 0, seconds, warmupSeconds },
+    {
+      name: 'get',
+      method: 'GET',
+      requestBodyBytes: 0,
+      seconds: perRound(seconds),
+      rounds,
+      warmupSeconds,
+    },
     {
       name: 'post',
       method: 'POST',
       requestBodyBytes: 1024,
-      seconds: Math.max(1, Math.ceil(seconds / 2)),
+      seconds: perRound(seconds / 2),
+      rounds,
       warmupSeconds,
     },
   ];
@@ -142,7 +164,10 @@ function checkedPid(pid: number | undefined): number {
   return pid;
 }
 
-function describeSetup(pinning: Pinning, clockTicks: number, seconds: number): string {
+function describeSetup(pinning: Pinning, clockTicks: number, scenarios: Scenario[]): string {
+  const rounds = scenarios
+    .map((scenario) => `${scenario.name} ${scenario.rounds} x ${scenario.seconds} s`)
+    .join(', ');
   const placement = pinning.pinned
     ? `taskset: load generator on core ${pinning.loadCore}, ` +
       `upstream and proxies on core ${pinning.serverCore}`
@@ -150,7 +175,9 @@ function describeSetup(pinning: Pinning, clockTicks: number, seconds: number): s
   return [
     `node ${process.version}, ${cpus().length} cores (${cpus()[0]?.model ?? 'unknown cpu'})`,
     placement,
-    `autocannon, ${connections} connections, ${seconds} s measured per target after a warm-up`,
+    `autocannon, ${connections} connections, one warm-up per target, then rounds (${rounds})`,
+    'each round loads every target once, the order reversed every other round;',
+    'figures are totals over the rounds, ratios the median of per-round ratios [range]',
     'latency from autocannon, which records whole milliseconds',
     `CPU from /proc/PID/stat at ${clockTicks} ticks/s; RSS is VmHWM; 127.0.0.1 only`,
     'other %: share of the server core used by processes outside the benchmark',
@@ -167,13 +194,14 @@ function countLines(file: string): { lines: number; bytes: number } {
   return { lines, bytes: content.length };
 }
 
-async function main(seconds: number, workDir: string): Promise<void> {
-  const scenarios = planScenarios(seconds);
+async function main(seconds: number, rounds: number, workDir: string): Promise<void> {
+  const scenarios = planScenarios(seconds, rounds);
   const pinning = detectPinning();
   const clockTicksPerSecond = readClockTicksPerSecond();
   const loadCore = pinning.pinned ? pinning.loadCore : undefined;
   const serverCore = pinning.pinned ? pinning.serverCore : undefined;
-  process.stdout.write(`${describeSetup(pinning, clockTicksPerSecond, seconds)}\n\n`);
+  const setup = describeSetup(pinning, clockTicksPerSecond, scenarios);
+  process.stdout.write(`${setup}\n\n`);
 
   const servers = await startServers(workDir, serverCore);
   const settings = {
@@ -185,19 +213,32 @@ async function main(seconds: number, workDir: string): Promise<void> {
     clockTicksPerSecond,
   };
   const results: ScenarioResult[] = [];
+  const targets = [servers.upstream, servers.minimal, servers.guard];
   for (const scenario of scenarios) {
-    const measurements = [];
-    for (const target of [servers.upstream, servers.minimal, servers.guard]) {
-      measurements.push(await measureTarget(target, scenario, settings));
+    for (const target of targets) await warmUp(target, scenario, settings);
+    const byTarget = new Map<Target, Measurement[]>(targets.map((target) => [target, []]));
+    const perRound = [];
+    for (let round = 0; round < scenario.rounds; round += 1) {
+      const measured: Measurement[] = [];
+      for (const target of roundOrder(targets, round)) {
+        const measurement = await measureTarget(target, scenario, settings);
+        byTarget.get(target)?.push(measurement);
+        measured.push(measurement);
+      }
+      perRound.push(roundRatios(measured));
     }
+    const { ratios, requestsPerSecondRange } = medianRatios(perRound);
     const result: ScenarioResult = {
       name: scenario.name,
       method: scenario.method,
       requestBodyBytes: scenario.requestBodyBytes,
       responseBodyBytes,
       seconds: scenario.seconds,
-      measurements,
-      ratios: compareTargets(measurements),
+      rounds: scenario.rounds,
+      measurements: targets.map((target) => combineRounds(byTarget.get(target) ?? [])),
+      ratios,
+      requestsPerSecondRange,
+      roundMeasurements: targets.map((target) => byTarget.get(target) ?? []),
     };
     results.push(result);
     process.stdout.write(`${formatScenario(result)}\n\n`);
@@ -235,8 +276,10 @@ async function finish(workDir: string, exitCode: number, reason?: string): Promi
 
 function start(): void {
   let seconds: number;
+  let rounds: number;
   try {
     seconds = readSeconds();
+    rounds = readRounds();
   } catch (error) {
     process.stderr.write(`bench: ${(error as Error).message}\n`);
     process.exit(2);
@@ -246,8 +289,9 @@ function start(): void {
     process.once(signal, () => void finish(workDir, 130, `received ${signal}`));
   }
   // Each target: warm-up, measured run and a few seconds of process start-up.
-  const plannedSeconds = planScenarios(seconds).reduce(
-    (total, scenario) => total + 3 * (scenario.seconds + scenario.warmupSeconds + 5),
+  const plannedSeconds = planScenarios(seconds, rounds).reduce(
+    (total, scenario) =>
+      total + 3 * (scenario.warmupSeconds + 5 + scenario.rounds * (scenario.seconds + 5)),
     guardStartMs / 1000,
   );
   setTimeout(
@@ -255,7 +299,7 @@ function start(): void {
     plannedSeconds * 1000,
   ).unref();
 
-  main(seconds, workDir).then(
+  main(seconds, rounds, workDir).then(
     () => finish(workDir, 0),
     (error: unknown) => finish(workDir, 1, (error as Error).message),
   );
