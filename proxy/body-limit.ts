@@ -12,14 +12,26 @@ export function whenBodyReady(
   req: IncomingMessage,
   maxBytes: number,
   idleMs: number,
-  forward: (body: Readable) => void,
+  forward: (body: Readable | Buffer) => void,
   refuse: (error: Error) => void,
 ): void {
   process.nextTick(() => {
     if (!hasArrived(req)) return forward(limitBody(req, maxBytes, idleMs));
     if (req.readableLength > maxBytes) return refuse(new BodyTooLargeError('body too large'));
-    forward(req);
+    forward(takeArrived(req));
   });
+}
+
+// The whole body, out of the request's buffer: the upstream client writes it
+// with the head in one go. The request is left flowing so that its end, which
+// the parser may report a tick later, lets the connection go on.
+function takeArrived(req: IncomingMessage): Buffer {
+  const chunks: Buffer[] = [];
+  for (let chunk = req.read() as Buffer | null; chunk !== null; chunk = req.read()) {
+    chunks.push(chunk);
+  }
+  req.resume();
+  return chunks.length === 1 && chunks[0] ? chunks[0] : Buffer.concat(chunks);
 }
 
 // The parser may mark the message complete only on a later tick, but it never
