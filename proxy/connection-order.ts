@@ -13,26 +13,42 @@ import type { Duplex } from 'node:stream';
 // "Connection: close" reaches the app: its answer would never be sent.
 
 const maxPipelinedRequests = 16;
-const newestResponse = new WeakMap<Duplex, ServerResponse>();
-const owedCount = new WeakMap<Duplex, number>();
+
+type Pipeline = {
+  /** The response to the latest request admitted on the connection. */
+  newest: ServerResponse | undefined;
+  /** Responses admitted and not yet closed. */
+  owed: number;
+};
+const pipelines = new WeakMap<Duplex, Pipeline>();
 
 /**
  * Runs `handle` for the request once the answers owed before it are out,
  * at once when none is; never when an earlier answer closes the connection.
+ * `closed` runs when the response of an admitted request closes.
  */
 export function admitOnConnection(
   req: IncomingMessage,
   res: ServerResponse,
   handle: () => void,
+  closed: () => void,
 ): void {
   const socket = req.socket;
-  const previous = newestResponse.get(socket);
+  let pipeline = pipelines.get(socket);
+  if (!pipeline) {
+    pipeline = { newest: undefined, owed: 0 };
+    pipelines.set(socket, pipeline);
+  }
+  const previous = pipeline.newest;
   if (socket.destroyed || previous?.shouldKeepAlive === false) return;
-  const owed = (owedCount.get(socket) ?? 0) + 1;
-  if (owed > maxPipelinedRequests) return void socket.destroy();
-  owedCount.set(socket, owed);
-  res.once('close', () => owedCount.set(socket, (owedCount.get(socket) ?? 1) - 1));
-  newestResponse.set(socket, res);
+  if (pipeline.owed >= maxPipelinedRequests) return void socket.destroy();
+  pipeline.owed += 1;
+  const line = pipeline;
+  res.on('close', () => {
+    line.owed -= 1;
+    closed();
+  });
+  pipeline.newest = res;
 
   if (!previous || previous.writableFinished || previous.destroyed) return handle();
   previous.once('close', () => {
@@ -42,7 +58,7 @@ export function admitOnConnection(
 
 /** True when an answer already given or owed on this connection closes it. */
 export function closesConnection(socket: Duplex): boolean {
-  return newestResponse.get(socket)?.shouldKeepAlive === false;
+  return pipelines.get(socket)?.newest?.shouldKeepAlive === false;
 }
 
 /**
@@ -52,7 +68,7 @@ export function closesConnection(socket: Duplex): boolean {
  * body is still arriving is the one a parse error belongs to: no waiting.
  */
 export function deferBehindOwedResponses(socket: Duplex, then: () => void): boolean {
-  const newest = newestResponse.get(socket);
+  const newest = pipelines.get(socket)?.newest;
   if (!newest || newest.writableFinished || newest.destroyed || !newest.req.complete) return false;
   newest.once('close', then);
   return true;
@@ -60,6 +76,6 @@ export function deferBehindOwedResponses(socket: Duplex, then: () => void): bool
 
 /** True when an answer has begun and not ended: nothing else may be written. */
 export function responseUnderway(socket: Duplex): boolean {
-  const newest = newestResponse.get(socket);
+  const newest = pipelines.get(socket)?.newest;
   return newest?.headersSent === true && !newest.writableFinished;
 }

@@ -21,13 +21,17 @@ export type ForwardResult = {
 
 export type Upstream = {
   readonly origin: URL;
+  /**
+   * Sends the request on. The caller calls what it returns when the client's
+   * response closes, which releases the upstream request if it is still on.
+   */
   forward(
     req: IncomingMessage,
     res: ServerResponse,
     headers: UpstreamHeaders,
     body: Readable | Buffer | null,
     hooks: ForwardResult,
-  ): void;
+  ): () => void;
   close(): Promise<void>;
 };
 
@@ -50,7 +54,9 @@ export function createUpstream(config: Config['upstream'], ca: Buffer | undefine
         headers,
         body,
       };
-      pool.dispatch(options, new ResponseRelay(res, hooks));
+      const relay = new ResponseRelay(res, hooks);
+      pool.dispatch(options, relay);
+      return () => relay.clientGone();
     },
     close: () => pool.close(),
   };
@@ -64,6 +70,8 @@ class ResponseRelay implements Dispatcher.DispatchHandler {
   readonly #res: ServerResponse;
   readonly #hooks: ForwardResult;
   #done = false;
+  #gone = false;
+  #controller: Dispatcher.DispatchController | undefined;
   #stalled: NodeJS.Timeout | undefined;
 
   constructor(res: ServerResponse, hooks: ForwardResult) {
@@ -72,15 +80,18 @@ class ResponseRelay implements Dispatcher.DispatchHandler {
   }
 
   onRequestStart(controller: Dispatcher.DispatchController): void {
-    const res = this.#res;
-    if (res.destroyed) {
+    if (this.#gone || this.#res.destroyed) {
       controller.abort(new Error('client went away'));
       return;
     }
-    res.once('close', () => {
-      clearTimeout(this.#stalled);
-      if (!this.#done) controller.abort(new Error('client went away'));
-    });
+    this.#controller = controller;
+  }
+
+  /** The client's response has closed: whatever is still on upstream stops. */
+  clientGone(): void {
+    this.#gone = true;
+    clearTimeout(this.#stalled);
+    if (!this.#done) this.#controller?.abort(new Error('client went away'));
   }
 
   onResponseStart(

@@ -33,10 +33,29 @@ export const rewrittenByGuard: ReadonlySet<string> = new Set([
 // hand the upstream a different request than the one the client sent.
 const neverConnectionOption: ReadonlySet<string> = new Set(['host']);
 
-export function connectionOptions(value: string | string[] | undefined): Set<string> {
+// Nearly every message says "keep-alive" or "close", so the sets for the few
+// values seen are kept rather than built per message. Values are
+// client-controlled: only short ones are kept, and only so many.
+const knownValues = new Map<string, ReadonlySet<string>>();
+const maxKnownValues = 64;
+const maxKnownLength = 64;
+const noOptions: ReadonlySet<string> = new Set();
+
+export function connectionOptions(value: string | string[] | undefined): ReadonlySet<string> {
+  if (value === undefined) return noOptions;
+  if (Array.isArray(value)) return parseOptions(value.join(','));
+  const known = knownValues.get(value);
+  if (known) return known;
+  const options = parseOptions(value);
+  if (value.length <= maxKnownLength && knownValues.size < maxKnownValues) {
+    knownValues.set(value, options);
+  }
+  return options;
+}
+
+function parseOptions(value: string): ReadonlySet<string> {
   const options = new Set<string>();
-  if (value === undefined) return options;
-  for (const part of (Array.isArray(value) ? value : [value]).join(',').split(',')) {
+  for (const part of value.split(',')) {
     const name = part.trim().toLowerCase();
     if (name && !neverConnectionOption.has(name)) options.add(name);
   }

@@ -31,18 +31,34 @@ type Exchange = {
   path: string;
   /** The audit trail's view of the answer (admin actions, session owners). */
   observer?: ResponseObserver | undefined;
+  /** Releases the upstream request, once one is on its way. */
+  release?: (() => void) | undefined;
 };
 
 export function createHttpHandler(runtime: GuardRuntime, listener: 'https' | 'http') {
   const overTls = listener === 'https';
 
+  // One listener on the response's close serves the connection's order, the
+  // upstream request and the access log.
   return function arrive(req: IncomingMessage, res: ServerResponse): void {
-    admitOnConnection(req, res, () => handle(req, res));
+    let exchange: Exchange | undefined;
+    admitOnConnection(
+      req,
+      res,
+      () => {
+        exchange = handle(req, res);
+      },
+      () => {
+        if (!exchange) return;
+        exchange.release?.();
+        finish(runtime, listener, req, res, exchange);
+      },
+    );
   };
 
-  function handle(req: IncomingMessage, res: ServerResponse): void {
+  function handle(req: IncomingMessage, res: ServerResponse): Exchange {
     const arrival = receive(runtime, req, overTls);
-    const { requestId, plan, policies, client } = arrival;
+    const { requestId, client } = arrival;
     const exchange: Exchange = {
       requestId,
       startedAt: performance.now(),
@@ -51,9 +67,18 @@ export function createHttpHandler(runtime: GuardRuntime, listener: 'https' | 'ht
       clientIp: client.ip,
       path: arrival.rawPath,
     };
-    res.on('close', () => finish(runtime, listener, req, res, exchange));
     if (runtime.closing) res.shouldKeepAlive = false;
+    respond(req, res, arrival, exchange);
+    return exchange;
+  }
 
+  function respond(
+    req: IncomingMessage,
+    res: ServerResponse,
+    arrival: Arrival,
+    exchange: Exchange,
+  ) {
+    const { requestId, plan, policies, client } = arrival;
     const refusal = refusalFor(req, arrival);
     if (refusal || arrival.path === undefined) {
       return sendReply(
@@ -157,13 +182,16 @@ function forwardRequest(
   const { upstream } = runtime;
   if (!streamed) {
     if (!inspected) req.resume();
-    return upstream.forward(req, res, headers, inspected ?? null, hooks);
+    exchange.release = upstream.forward(req, res, headers, inspected ?? null, hooks);
+    return;
   }
   whenBodyReady(
     req,
     route.maxBodyBytes,
     config.limits.bodyIdleTimeoutMs,
-    (body) => upstream.forward(req, res, headers, body, hooks),
+    (body) => {
+      exchange.release = upstream.forward(req, res, headers, body, hooks);
+    },
     (error) => hooks.onDone(error),
   );
 }
