@@ -2,7 +2,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 
-export type TargetName = 'direct' | 'minimal-proxy' | 'guard';
+export type TargetName = 'direct' | 'minimal-proxy' | 'guard' | 'guard-quiet';
 
 export type Measurement = {
   target: TargetName;
@@ -61,12 +61,14 @@ const disturbedPercent = 10;
 export function compareTargets(measurements: Measurement[]): ScenarioResult['ratios'] {
   const byName = new Map(measurements.map((entry) => [entry.target, entry]));
   const guard = byName.get('guard');
+  const quiet = byName.get('guard-quiet');
   const minimal = byName.get('minimal-proxy');
   const direct = byName.get('direct');
   if (!guard) return {};
 
   const ratios: ScenarioResult['ratios'] = {};
   if (minimal) ratios['guard/minimal-proxy'] = ratiosOf(guard, minimal);
+  if (minimal && quiet) ratios['guard-quiet/minimal-proxy'] = ratiosOf(quiet, minimal);
   if (direct) ratios['guard/direct'] = ratiosOf(guard, direct);
   return ratios;
 }

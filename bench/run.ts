@@ -4,6 +4,7 @@
 // BENCH_ROUNDS rounds (default 5).
 import {
   closeSync,
+  cpSync,
   mkdtempSync,
   openSync,
   readFileSync,
@@ -40,6 +41,8 @@ type Servers = {
   upstream: Target;
   minimal: Target;
   guard: Target;
+  /** The guard with its access log off. */
+  quiet: Target;
   /** Every server process, upstream included. */
   pids: number[];
   caPath: string;
@@ -100,27 +103,8 @@ async function startServers(workDir: string, serverCore: string | undefined): Pr
   const { port: upstreamPort } = await waitForReady(upstreamProcess, 'upstream', serverStartMs);
   const upstreamUrl = `http://127.0.0.1:${upstreamPort}`;
 
-  const dataDir = join(workDir, 'data');
-  const configFile = join(workDir, 'guard.yaml');
-  const config = {
-    upstream: { url: upstreamUrl },
-    dataDir,
-    listen: { https: '127.0.0.1:0', http: false, admin: '127.0.0.1:0' },
-    log: { level: 'info' },
-  };
-  writeFileSync(configFile, stringify(config));
-  // The access log goes to a file, as it would to journald: the guard pays for
-  // writing it and nobody else pays for reading it.
-  const logFile = join(workDir, 'guard.log');
-  const logFd = openSync(logFile, 'w');
-  const guardArgv = [node, join(root, 'cli', 'ocomms-guard.js'), 'run', '--config', configFile];
-  const guardProcess = startProcess(guardArgv, { name: 'guard', core: serverCore, stdout: logFd });
-  closeSync(logFd);
-  const started = await waitForLogLine(logFile, 'guard started', guardProcess, guardStartMs);
-  const guardPort = (started.ports as { https?: number } | undefined)?.https;
-  if (!guardPort) throw new Error('the "guard started" line carries no https port');
-
-  const caDir = join(dataDir, 'internal-ca');
+  const guard = await startGuard(workDir, 'guard', upstreamUrl, true, serverCore);
+  const caDir = join(guard.dataDir, 'internal-ca');
   const caPath = join(caDir, 'ca.crt');
   const minimalArgv = [
     node,
@@ -137,8 +121,12 @@ async function startServers(workDir: string, serverCore: string | undefined): Pr
   });
   const { port: minimalPort } = await waitForReady(minimalProcess, 'minimal proxy', serverStartMs);
 
+  // The same guard with the access log off, on the same certificate: what
+  // one line per request costs.
+  cpSync(caDir, join(workDir, 'guard-quiet', 'internal-ca'), { recursive: true });
+  const quiet = await startGuard(workDir, 'guard-quiet', upstreamUrl, false, serverCore);
+
   const minimalPid = checkedPid(minimalProcess.pid);
-  const guardPid = checkedPid(guardProcess.pid);
   return {
     upstream: { name: 'direct', url: `${upstreamUrl}/bench`, pid: undefined },
     minimal: {
@@ -146,11 +134,42 @@ async function startServers(workDir: string, serverCore: string | undefined): Pr
       url: `https://127.0.0.1:${minimalPort}/bench`,
       pid: minimalPid,
     },
-    guard: { name: 'guard', url: `https://127.0.0.1:${guardPort}/bench`, pid: guardPid },
-    pids: [checkedPid(upstreamProcess.pid), minimalPid, guardPid],
+    guard: { name: 'guard', url: `https://127.0.0.1:${guard.port}/bench`, pid: guard.pid },
+    quiet: { name: 'guard-quiet', url: `https://127.0.0.1:${quiet.port}/bench`, pid: quiet.pid },
+    pids: [checkedPid(upstreamProcess.pid), minimalPid, guard.pid, quiet.pid],
     caPath,
-    logFile,
+    logFile: guard.logFile,
   };
+}
+
+// A guard on the default configuration, with or without its access log, its
+// data in workDir/name. The log goes to a file, as it would to journald: the
+// guard pays for writing it and nobody else pays for reading it.
+async function startGuard(
+  workDir: string,
+  name: 'guard' | 'guard-quiet',
+  upstreamUrl: string,
+  accessLog: boolean,
+  serverCore: string | undefined,
+) {
+  const dataDir = join(workDir, name);
+  const configFile = join(workDir, `${name}.yaml`);
+  const config = {
+    upstream: { url: upstreamUrl },
+    dataDir,
+    listen: { https: '127.0.0.1:0', http: false, admin: '127.0.0.1:0' },
+    log: { level: 'info', access: accessLog },
+  };
+  writeFileSync(configFile, stringify(config));
+  const logFile = join(workDir, `${name}.log`);
+  const logFd = openSync(logFile, 'w');
+  const argv = [process.execPath, join(root, 'cli', 'ocomms-guard.js'), 'run', '--config'];
+  const child = startProcess([...argv, configFile], { name, core: serverCore, stdout: logFd });
+  closeSync(logFd);
+  const started = await waitForLogLine(logFile, 'guard started', child, guardStartMs);
+  const port = (started.ports as { https?: number } | undefined)?.https;
+  if (!port) throw new Error(`the "guard started" line of ${name} carries no https port`);
+  return { dataDir, logFile, port, pid: checkedPid(child.pid) };
 }
 
 // CPU and memory are read for this pid, so it must be Node.js itself and not
@@ -213,7 +232,7 @@ async function main(seconds: number, rounds: number, workDir: string): Promise<v
     clockTicksPerSecond,
   };
   const results: ScenarioResult[] = [];
-  const targets = [servers.upstream, servers.minimal, servers.guard];
+  const targets = [servers.upstream, servers.minimal, servers.guard, servers.quiet];
   for (const scenario of scenarios) {
     for (const target of targets) await warmUp(target, scenario, settings);
     const byTarget = new Map<Target, Measurement[]>(targets.map((target) => [target, []]));
@@ -291,7 +310,7 @@ function start(): void {
   // Each target: warm-up, measured run and a few seconds of process start-up.
   const plannedSeconds = planScenarios(seconds, rounds).reduce(
     (total, scenario) =>
-      total + 3 * (scenario.warmupSeconds + 5 + scenario.rounds * (scenario.seconds + 5)),
+      total + 4 * (scenario.warmupSeconds + 5 + scenario.rounds * (scenario.seconds + 5)),
     guardStartMs / 1000,
   );
   setTimeout(

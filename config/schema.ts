@@ -183,6 +183,8 @@ export const configSchema = z
         level: z
           .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
           .default('info'),
+        // One line per request at info; security events are logged either way.
+        access: z.boolean().default(true),
       })
       .prefault({}),
     dbTunnel: dbTunnelSchema.optional(),

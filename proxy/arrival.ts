@@ -73,7 +73,9 @@ export function refusalFor(req: IncomingMessage, arrival: Arrival): Reply | unde
 function countHeader(rawHeaders: readonly string[], name: string): number {
   let count = 0;
   for (let index = 0; index < rawHeaders.length; index += 2) {
-    if (rawHeaders[index]?.toLowerCase() === name) count += 1;
+    const raw = rawHeaders[index];
+    // Lower-casing only the names of the right length keeps this allocation-free.
+    if (raw?.length === name.length && raw.toLowerCase() === name) count += 1;
   }
   return count;
 }

@@ -57,8 +57,19 @@ export type GuardRuntime = {
 };
 
 // "Example.COM:8443" and "[::1]:8443" name the hosts example.com and ::1.
+// Nearly every request names the same host, so the last answer is kept.
+let lastHost = '';
+let lastHostname: string | undefined;
 export function hostnameOf(host: string | undefined): string | undefined {
   if (!host) return undefined;
+  if (host === lastHost) return lastHostname;
+  const hostname = parseHostname(host);
+  lastHost = host;
+  lastHostname = hostname;
+  return hostname;
+}
+
+function parseHostname(host: string): string | undefined {
   const bracketed = /^\[([0-9a-f:.]+)\](?::\d+)?$/i.exec(host);
   if (bracketed) return bracketed[1]?.toLowerCase();
   const match = /^([a-z0-9.-]+)(?::\d{1,5})?$/i.exec(host);

@@ -238,6 +238,7 @@ function finish(
   const durationMs = performance.now() - exchange.startedAt;
   const status = res.writableFinished ? res.statusCode : 499;
   runtime.metrics.recordRequest(listener, exchange.route.name, status, durationMs / 1000);
+  if (!runtime.policies.config.log.access) return;
   runtime.logger.info(
     {
       reqId: exchange.requestId,
