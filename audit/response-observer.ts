@@ -41,8 +41,8 @@ export function observeResponse(
 ): ResponseObserver | undefined {
   const method = req.method ?? 'GET';
   const admin = adminActionFor(method, seen.path, req.headers);
-  const token = requestSessionToken(req.headers);
   if (admin) {
+    const token = requestSessionToken(req.headers);
     res.once('close', () => {
       const status = res.writableFinished ? res.statusCode : 499;
       void ownerOf(deps, token).then((owner) => {
@@ -64,7 +64,9 @@ export function observeResponse(
     });
     return undefined;
   }
-  if (method === 'POST' && seen.path === '/api/auth/sign-out' && token) {
+  if (method === 'POST' && seen.path === '/api/auth/sign-out') {
+    const token = requestSessionToken(req.headers);
+    if (!token) return undefined;
     res.once('finish', () => {
       if (res.statusCode < 400) void deps.sessionOwners.forget(hashSessionToken(token));
     });
