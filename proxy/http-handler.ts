@@ -10,7 +10,7 @@ import {
 } from '../policies/security-headers.ts';
 import { type ResponseWatch, watchResponse } from './after-response.ts';
 import { type Arrival, receive, refusalFor } from './arrival.ts';
-import { checkBeforeForward, needsCheck } from './before-forward.ts';
+import { checkBeforeForward, needsCheck, whenChecked } from './before-forward.ts';
 import { whenBodyReady } from './body-limit.ts';
 import { admitOnConnection } from './connection-order.ts';
 import { type GuardRuntime, hostnameOf } from './context.ts';
@@ -110,7 +110,8 @@ export function createHttpHandler(runtime: GuardRuntime, listener: 'https' | 'ht
     if (reports?.path === arrival.path) return serveCspReport(runtime, req, res, arrival, reports);
 
     if (needsCheck(policies, req, arrival.path, route)) {
-      checkBeforeForward(runtime, req, arrival, route).then(
+      return whenChecked(
+        () => checkBeforeForward(runtime, req, arrival, route),
         (checked) => {
           if ('gone' in checked) return void res.destroy();
           if (checked.reply)
@@ -120,7 +121,6 @@ export function createHttpHandler(runtime: GuardRuntime, listener: 'https' | 'ht
         },
         () => res.destroy(),
       );
-      return;
     }
     forwardRequest(runtime, req, res, arrival, exchange, undefined, undefined);
   }

@@ -8,7 +8,7 @@ import {
   type HeaderPlan,
 } from '../policies/security-headers.ts';
 import { type Arrival, receive, refusalFor } from './arrival.ts';
-import { checkBeforeForward, needsCheck } from './before-forward.ts';
+import { checkBeforeForward, needsCheck, whenChecked } from './before-forward.ts';
 import { closesConnection, deferBehindOwedResponses } from './connection-order.ts';
 import type { GuardRuntime } from './context.ts';
 import { hopByHop } from './hop-by-hop.ts';
@@ -50,7 +50,8 @@ export function createUpgradeHandler(runtime: GuardRuntime, tracker: UpgradeTrac
     // An upgrade carries no body the guard could inspect.
     if (route.body) return writeRawReply(socket, badUpgrade, plan, requestId);
     if (arrival.path !== undefined && needsCheck(policies, req, arrival.path, route)) {
-      checkBeforeForward(runtime, req, arrival, route, true).then(
+      return whenChecked(
+        () => checkBeforeForward(runtime, req, arrival, route, true),
         (checked) => {
           if (checked.reply) return writeRawReply(socket, checked.reply, plan, requestId);
           if ('gone' in checked) return void socket.destroy();
@@ -58,7 +59,6 @@ export function createUpgradeHandler(runtime: GuardRuntime, tracker: UpgradeTrac
         },
         () => socket.destroy(),
       );
-      return;
     }
     connectUpstream(runtime, tracker, req, socket, head, arrival);
   };
