@@ -11,6 +11,7 @@ import {
   rateLimitsSchema,
   storeSchema,
 } from './policy-schema.ts';
+import { dropRequestHeadersSchema } from './request-headers-schema.ts';
 import { byteSize, listenAddress, milliseconds } from './units.ts';
 
 const headerMode = z.enum(['set', 'keep', 'default']);
@@ -137,6 +138,7 @@ export const configSchema = z
       bodyIdleTimeoutMs: milliseconds.default(300000),
       connections: z.number().int().positive().default(128),
       ca: z.string().min(1).optional(),
+      dropRequestHeaders: dropRequestHeadersSchema,
     }),
     trustedProxies: z.array(cidr).default([]),
     rejectUnknownHosts: z.boolean().default(false),

@@ -42,9 +42,12 @@ export function assemble(
   const { certificates, logger } = services;
   // The CA file is part of the pool's settings: a replaced bundle makes a new pool.
   const ca = config.upstream.ca ? readFileSync(config.upstream.ca) : undefined;
+  // Which client headers are dropped is a policy, rebuilt on every reload;
+  // a change to it keeps the pool.
+  const { dropRequestHeaders: _policy, ...poolSettings } = config.upstream;
   const upstream = generation.acquire(
     'upstream',
-    { upstream: config.upstream, ca },
+    { upstream: poolSettings, ca },
     () => createUpstream(config.upstream, ca),
     (pool) => pool.close(),
   );

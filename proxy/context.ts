@@ -13,6 +13,7 @@ import type { AuthRuntime } from './auth-runtime.ts';
 import type { CspReportEndpoint } from './csp-report-endpoint.ts';
 import type { Upstream } from './forward.ts';
 import type { Metrics } from './metrics.ts';
+import type { RequestHeaderDrop } from './request-header-drop.ts';
 import type { SharedResources } from './shared-resources.ts';
 
 // Everything a request needs, built once from the configuration. A request
@@ -29,6 +30,8 @@ export type GuardPolicies = {
   readonly narrowCors: ((headers: HeaderMap, host: string | undefined) => void) | undefined;
   /** The guard's own CSP report endpoint, when collection is on. */
   readonly cspReports: CspReportEndpoint | undefined;
+  /** Client headers removed before forwarding (Next.js internal ones); none: undefined. */
+  readonly dropRequestHeaders: RequestHeaderDrop | undefined;
 };
 
 // The runtime outlives reloads: a reload swaps `policies` (and `upstream`

@@ -146,6 +146,7 @@ function forwardRequest(
     requestId,
     proto: 'https',
     cspRequestHeader: plan.csp && nonce ? cspValue(plan.csp, nonce) : undefined,
+    drop: policies.dropRequestHeaders,
   });
   const length = Number(req.headers['content-length'] ?? 0);
   const streamed = !inspected && (length > 0 || req.headers['transfer-encoding'] !== undefined);

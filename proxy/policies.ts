@@ -20,6 +20,7 @@ import type { AuthRuntime } from './auth-runtime.ts';
 import { buildTrustList } from './client-address.ts';
 import type { GuardPolicies } from './context.ts';
 import { buildCspReportEndpoint } from './csp-report-endpoint.ts';
+import { buildRequestHeaderDrop } from './request-header-drop.ts';
 import type { ResourceScope } from './shared-resources.ts';
 
 /**
@@ -80,6 +81,7 @@ export function buildPolicies(config: Config, services: PolicyServices): GuardPo
       ? (headers: HeaderMap, host: string | undefined) => removeWideningCors(headers, origins, host)
       : undefined,
     cspReports,
+    dropRequestHeaders: buildRequestHeaderDrop(config, services),
   });
 }
 

@@ -2,6 +2,7 @@ import type { IncomingMessage } from 'node:http';
 import { isIP } from 'node:net';
 import type { ClientAddress } from './client-address.ts';
 import { connectionOptions, hopByHop, rewrittenByGuard } from './hop-by-hop.ts';
+import { isDropped, type RequestHeaderDrop } from './request-header-drop.ts';
 
 export type UpstreamHeaders = Record<string, string | string[]>;
 
@@ -11,23 +12,33 @@ export type ForwardContext = {
   proto: 'https' | 'http';
   /** Content-Security-Policy handed to the app so Next.js can read the nonce. */
   cspRequestHeader?: string | undefined;
+  /** Client headers the app must never receive, such as Next.js internal ones. */
+  drop?: RequestHeaderDrop | undefined;
 };
 
 // Builds the headers the upstream receives: the client's end-to-end headers in
 // their order, then the guard's own. Hop-by-hop fields and those named in
 // Connection are dropped before the guard adds its headers, so a client that
 // lists X-Forwarded-For in Connection cannot strip what the guard writes.
+// Dropped headers are checked first, so they are counted however they came.
 export function buildUpstreamHeaders(
   req: IncomingMessage,
   context: ForwardContext,
   keep: ReadonlySet<string> = emptySet,
 ): UpstreamHeaders {
   const named = connectionOptions(req.headers.connection);
+  const { drop } = context;
   const headers: UpstreamHeaders = {};
   const raw = req.rawHeaders;
+  let removed: string[] | undefined;
   for (let index = 0; index < raw.length; index += 2) {
     const name = (raw[index] ?? '').toLowerCase();
     const value = raw[index + 1] ?? '';
+    if (drop !== undefined && isDropped(drop, name)) {
+      removed ??= [];
+      removed.push(name);
+      continue;
+    }
     if (!keep.has(name) && (hopByHop.has(name) || named.has(name))) continue;
     if (rewrittenByGuard.has(name)) continue;
     const existing = headers[name];
@@ -36,6 +47,7 @@ export function buildUpstreamHeaders(
     else headers[name] = [existing, value];
   }
 
+  if (removed) drop?.report(removed, context.requestId);
   addForwarding(headers, req, context);
   const length = req.headers['content-length'];
   if (length !== undefined && req.headers['transfer-encoding'] === undefined) {

@@ -79,7 +79,9 @@ function connectUpstream(
   arrival: Arrival,
 ): void {
   const { requestId, plan, policies, client } = arrival;
-  const headers = buildUpstreamHeaders(req, { client, requestId, proto: 'https' }, keepForUpgrade);
+  const drop = policies.dropRequestHeaders;
+  const context = { client, requestId, proto: 'https', drop } as const;
+  const headers = buildUpstreamHeaders(req, context, keepForUpgrade);
   const origin = runtime.upstream.origin;
   const send = origin.protocol === 'https:' ? httpsRequest : httpRequest;
   let upstreamReq: ClientRequest;
