@@ -91,9 +91,14 @@ const referrerPolicies = [
 
 // Referrer Policy section 4.1: a comma list; the browser keeps the last
 // token it knows, so older browsers get a fallback listed before it. The
-// tokens are compared as written.
+// tokens are compared as written; empty ones are skipped, as browsers do.
 export function checkReferrerPolicy(value: string): ValueProblem[] {
-  return value.split(',').flatMap((token) => {
+  const tokens = value.split(',').filter((token) => token.trim() !== '');
+  if (tokens.length === 0) {
+    const hint = 'for example strict-origin-when-cross-origin';
+    return [{ message: 'Referrer-Policy needs a token', found: value, hint }];
+  }
+  return tokens.flatMap((token) => {
     const problems = oneOf('Referrer-Policy', referrerPolicies, token, false);
     return problems.map((problem) => ({ ...problem, found: token.trim() }));
   });

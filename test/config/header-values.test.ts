@@ -78,6 +78,8 @@ describe('security header values', () => {
       ['"Origin"', 'did you mean "origin"?'],
     ]);
     expect(error.problems[0]?.path).toBe('headers.referrerPolicy');
+    expect(accepts('  referrerPolicy: "no-referrer, origin,"').referrerPolicy).toBeTruthy();
+    expect(oneProblem('  referrerPolicy: ", "')?.message).toBe('Referrer-Policy needs a token');
   });
 
   it('refuses an unknown Cross-Origin-Opener-Policy', () => {
