@@ -15,6 +15,18 @@ const renamedKeys: Record<string, string> = {
   'headers.csp': 'headers.contentSecurityPolicy',
 };
 
+const upstreamExample = 'for example upstream: { url: http://127.0.0.1:3000 }';
+
+// Keys whose mistakes are best explained by an example.
+const valueHints: Record<string, string> = {
+  upstream: upstreamExample,
+  'upstream.url': upstreamExample,
+};
+
+export function hintForValue(dottedPath: string): string | undefined {
+  return valueHints[dottedPath];
+}
+
 type Def = { type: string; [key: string]: unknown };
 
 function defOf(schema: unknown): Def | undefined {
@@ -60,10 +72,21 @@ export function hintForKey(dottedPath: string, key: string, known: string[]): st
   const renamed = renamedKeys[dottedPath];
   if (renamed) return `renamed: use "${renamed}"`;
   if (known.length === 0) return undefined;
-  const suggestion = closest(key, known);
-  const tolerance = Math.max(2, Math.floor(key.length / 3));
-  if (distance(key.toLowerCase(), suggestion.toLowerCase()) <= tolerance) {
-    return `did you mean "${suggestion}"?`;
-  }
+  const suggestion = closeMatch(key, known);
+  if (suggestion) return `did you mean "${suggestion}"?`;
   return `known keys here: ${known.join(', ')}`;
+}
+
+// The known word a misspelling most likely meant, when one is near enough:
+// a third of the word's letters may be wrong, two at least.
+export function closeMatch(word: string, known: readonly string[]): string | undefined {
+  if (known.length === 0) return undefined;
+  const lower = word.toLowerCase();
+  const suggestion = closest(
+    lower,
+    known.map((entry) => entry.toLowerCase()),
+  );
+  const tolerance = Math.max(2, Math.floor(word.length / 3));
+  if (distance(lower, suggestion) > tolerance) return undefined;
+  return known.find((entry) => entry.toLowerCase() === suggestion);
 }

@@ -3,7 +3,7 @@ import { dirname, resolve } from 'node:path';
 import { LineCounter, parseDocument } from 'yaml';
 import type { z } from 'zod';
 import { GuardError } from '../common/errors.ts';
-import { hintForKey, keysAt } from './hints.ts';
+import { hintForKey, hintForValue, keysAt } from './hints.ts';
 import { ocommsRoutes } from './presets/ocomms.ts';
 import { ocommsRateLimits } from './presets/ocomms-rate-limits.ts';
 import { type Config, configSchema } from './schema.ts';
@@ -64,7 +64,7 @@ export function parseConfigText(text: string, file: string, env = process.env): 
   const secretPaths = new Set<string>();
   const baseDir = dirname(resolve(file));
   const raw = resolveSecrets(document.toJS() ?? {}, env, baseDir, secretProblems, secretPaths);
-  const result = configSchema.safeParse(withPreset(raw), { reportInput: true });
+  const result = configSchema.safeParse(withPreset(withUpstream(raw)), { reportInput: true });
   const problems = secretProblems.map((problem) => ({
     path: problem.path.join('.'),
     line: lineOf(problem.path),
@@ -75,6 +75,14 @@ export function parseConfigText(text: string, file: string, env = process.env): 
   if (problems.length > 0) throw new ConfigError(file, problems.sort(byLine));
 
   return deepFreeze(result.data as Config);
+}
+
+// A file without upstream (or with an empty one) is told what it lacks at
+// the key to write, upstream.url, rather than that an object is missing.
+function withUpstream(raw: unknown): unknown {
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) return raw;
+  const record = raw as Record<string, unknown>;
+  return { ...record, upstream: record.upstream ?? {} };
 }
 
 // Preset routes and rate limits come first; a listed entry with the same
@@ -119,6 +127,8 @@ function describe(
   const found = secret ? '(a secret value, not shown)' : showInput(issue);
   const problem: ConfigProblem = { path: dotted, line: lineOf(path), message: issue.message };
   if (found !== undefined) problem.found = found;
+  const hint = issue.code === 'custom' ? issue.params?.hint : hintForValue(dotted);
+  if (typeof hint === 'string') problem.hint = hint;
   return [problem];
 }
 

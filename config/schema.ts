@@ -1,8 +1,20 @@
 import { BlockList, isIP } from 'node:net';
 import { z } from 'zod';
 import { auditSchema } from './audit-schema.ts';
+import { refineCsp } from './csp-values.ts';
 import { dbTunnelSchema } from './db-tunnel-schema.ts';
 import { adminAccessSchema, crossOriginSchema, cspReportsSchema } from './edge-schema.ts';
+import {
+  checkContentTypeOptions,
+  checkFrameOptions,
+  checkOpenerPolicy,
+  checkReferrerPolicy,
+  checkTransportSecurity,
+  fieldValue,
+  refineHeader,
+  refineHeaderName,
+  type ValueCheck,
+} from './header-values.ts';
 import { lockoutSchema } from './lockout-schema.ts';
 import { passwordPolicySchema } from './password-schema.ts';
 import {
@@ -35,21 +47,27 @@ const cspSetting = z.union([
 ]);
 
 const headerFields = {
-  strictTransportSecurity: headerSetting.optional(),
-  contentSecurityPolicy: cspSetting.optional(),
-  xFrameOptions: headerSetting.optional(),
-  xContentTypeOptions: headerSetting.optional(),
-  referrerPolicy: headerSetting.optional(),
-  permissionsPolicy: headerSetting.optional(),
-  crossOriginOpenerPolicy: headerSetting.optional(),
-  cacheControl: headerSetting.optional(),
+  strictTransportSecurity: checked(checkTransportSecurity),
+  contentSecurityPolicy: cspSetting.superRefine(refineCsp).optional(),
+  xFrameOptions: checked(checkFrameOptions),
+  xContentTypeOptions: checked(checkContentTypeOptions),
+  referrerPolicy: checked(checkReferrerPolicy),
+  permissionsPolicy: checked(),
+  crossOriginOpenerPolicy: checked(checkOpenerPolicy),
+  cacheControl: checked(),
 };
 
-const pathHeaders = z.strictObject({ ...headerFields, remove: z.array(z.string()).optional() });
+// Each header's value is checked on its own, so one bad value hides no other.
+function checked(check?: ValueCheck) {
+  return headerSetting.superRefine(refineHeader(fieldValue(check))).optional();
+}
+
+const headerName = z.string().superRefine(refineHeaderName);
+const pathHeaders = z.strictObject({ ...headerFields, remove: z.array(headerName).optional() });
 
 const headersSchema = z.strictObject({
   ...headerFields,
-  remove: z.array(z.string()).default(['Server', 'X-Powered-By']),
+  remove: z.array(headerName).default(['Server', 'X-Powered-By']),
   paths: z.record(z.string().startsWith('/'), pathHeaders).default({}),
 });
 
@@ -87,6 +105,10 @@ export const routeSchema = z.strictObject({
   /** Present: the body is read whole and inspected before anything is forwarded. */
   body: bodyRuleSchema.optional(),
 });
+
+function missingUrl(issue: { input?: unknown }): string | undefined {
+  return issue.input === undefined ? 'required: the address of the app' : undefined;
+}
 
 const acmeChallenge = z.enum(['http-01', 'tls-alpn-01']);
 
@@ -132,7 +154,7 @@ export const configSchema = z
       })
       .default({ https: ':8443', http: ':8080', admin: '127.0.0.1:9090' }),
     upstream: z.strictObject({
-      url: z.url({ protocol: /^https?$/ }),
+      url: z.url({ protocol: /^https?$/, error: missingUrl }),
       connectTimeoutMs: milliseconds.default(3000),
       responseTimeoutMs: milliseconds.default(60000),
       bodyIdleTimeoutMs: milliseconds.default(300000),

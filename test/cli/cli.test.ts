@@ -56,6 +56,42 @@ describe('command line', () => {
     expect(result.stderr).toContain('listen.https (line 5)');
   });
 
+  it('check accepts the container configuration and a file without the preset', async () => {
+    const none = join(dir, 'no-preset.yaml');
+    writeFileSync(none, 'preset: none\nupstream:\n  url: http://127.0.0.1:3000\n');
+    for (const file of [join(repoRoot, 'docker/config.yaml'), none]) {
+      const result = await cli(['check', '--config', file]);
+      expect(result.stderr).toBe('');
+      expect(result.code).toBe(0);
+    }
+  });
+
+  it('check and run refuse impossible header values, every one with path and hint', async () => {
+    const file = join(dir, 'bad-headers.yaml');
+    const lines = [
+      'headers:',
+      '  xFrameOptions: DENNY',
+      '  referrerPolicy: "no-referrer, same-orgin"',
+      '  paths:',
+      '    "/api/": { cacheControl: "no-store\\r\\nX-Injected: 1" }',
+    ];
+    writeFileSync(file, `${lines.join('\n')}\n`);
+    for (const command of ['check', 'run']) {
+      const result = await cli([command, '--config', file]);
+      expect(result.code).toBe(1);
+      expect(result.stderr).toContain('4 error(s)');
+      expect(result.stderr).toContain(
+        'upstream.url: required: the address of the app; found nothing; ' +
+          'for example upstream: { url: http://127.0.0.1:3000 }',
+      );
+      expect(result.stderr).toContain('headers.xFrameOptions (line 2)');
+      expect(result.stderr).toContain('found "DENNY"; did you mean "DENY"?');
+      expect(result.stderr).toContain('found "same-orgin"; did you mean "same-origin"?');
+      expect(result.stderr).toContain('headers.paths./api/.cacheControl (line 5)');
+      expect(result.stderr).toContain('"no-store\\r\\nX-Injected: 1"');
+    }
+  });
+
   it('check reports a missing file clearly', async () => {
     const result = await cli(['check', '--config', join(dir, 'absent.yaml')]);
     expect(result.code).toBe(1);
