@@ -43,16 +43,22 @@ export function admitOnConnection(
   if (socket.destroyed || previous?.shouldKeepAlive === false) return;
   if (pipeline.owed >= maxPipelinedRequests) return void socket.destroy();
   pipeline.owed += 1;
-  const line = pipeline;
-  res.on('close', () => {
-    line.owed -= 1;
-    closed();
-  });
+  settleOnClose(res, pipeline, closed);
   pipeline.newest = res;
 
   if (!previous || previous.writableFinished || previous.destroyed) return handle();
   previous.once('close', () => {
     if (!socket.destroyed && previous.shouldKeepAlive !== false) handle();
+  });
+}
+
+// In a function of its own, so that the listener, which stays on the response,
+// holds nothing of the request before it: a keep-alive connection would
+// otherwise keep every response it ever carried.
+function settleOnClose(res: ServerResponse, pipeline: Pipeline, closed: () => void): void {
+  res.on('close', () => {
+    pipeline.owed -= 1;
+    closed();
   });
 }
 
