@@ -9,6 +9,7 @@ import type { RequestPolicy } from '../policies/decision.ts';
 import type { RouteTable } from '../policies/routes.ts';
 import type { HeaderMap, SecurityHeaders } from '../policies/security-headers.ts';
 import type { GuardStore } from '../policies/store.ts';
+import type { AccessLog } from './access-log.ts';
 import type { AuthRuntime } from './auth-runtime.ts';
 import type { CspReportEndpoint } from './csp-report-endpoint.ts';
 import type { Upstream } from './forward.ts';
@@ -41,6 +42,8 @@ export type GuardRuntime = {
   upstream: Upstream;
   readonly metrics: Metrics;
   readonly logger: Logger;
+  /** One line per request, written in batches. */
+  readonly accessLog: AccessLog;
   readonly events: SecurityEvents;
   /** State shared with other instances (Redis), or in memory. */
   readonly store: GuardStore;

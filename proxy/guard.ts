@@ -8,6 +8,7 @@ import type { Logger } from '../common/log.ts';
 import type { Config } from '../config/schema.ts';
 import { createConfigWatch } from '../config/watch-file.ts';
 import { createStore } from '../policies/store.ts';
+import { createAccessLog } from './access-log.ts';
 import { type AdminRoutes, json } from './admin.ts';
 import { AdminToken, adminUrlFor, writeAdminAccess } from './admin-access.ts';
 import { handleLockoutAdmin } from './admin-lockout.ts';
@@ -87,6 +88,7 @@ export async function startGuard(
     upstream: assembly.upstream,
     metrics,
     logger: proxyLogger,
+    accessLog: createAccessLog(proxyLogger),
     events,
     auth,
     sessionOwners: policyStore.redis
@@ -231,6 +233,7 @@ async function shutdown(
   await runtime.resources.close();
   await runtime.store.close();
   const ended = outcome === 'deadline' ? 'forced' : 'drained';
+  runtime.accessLog.flush();
   audit.events.emit({ type: 'guard.stopped', outcome: 'info', details: { outcome: ended } });
   // The last events get a short while to reach the database; the rest wait
   // in the spool for the next start.

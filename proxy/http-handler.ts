@@ -240,19 +240,16 @@ function finish(
   const status = res.writableFinished ? res.statusCode : 499;
   runtime.metrics.recordRequest(listener, exchange.route.name, status, durationMs / 1000);
   if (!runtime.policies.config.log.access) return;
-  runtime.logger.info(
-    {
-      reqId: exchange.requestId,
-      listener,
-      clientIp: exchange.clientIp,
-      method: req.method,
-      path: exchange.path,
-      route: exchange.route.name,
-      status,
-      durationMs: Math.round(durationMs * 10) / 10,
-      upstreamMs:
-        exchange.upstreamMs === undefined ? undefined : Math.round(exchange.upstreamMs * 10) / 10,
-    },
-    'request',
-  );
+  runtime.accessLog.write({
+    reqId: exchange.requestId,
+    listener,
+    clientIp: exchange.clientIp,
+    method: req.method,
+    path: exchange.path,
+    route: exchange.route.name,
+    status,
+    durationMs: Math.round(durationMs * 10) / 10,
+    upstreamMs:
+      exchange.upstreamMs === undefined ? undefined : Math.round(exchange.upstreamMs * 10) / 10,
+  });
 }

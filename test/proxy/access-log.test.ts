@@ -1,4 +1,7 @@
+import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createLogger } from '../../common/log.ts';
+import { createAccessLog } from '../../proxy/access-log.ts';
 import { type OcommsDouble, startOcommsDouble } from '../double/ocomms-double.ts';
 import { startTestGuard, type TestGuard } from '../support/guard-harness.ts';
 import { send } from '../support/policy-requests.ts';
@@ -47,5 +50,53 @@ describe('the access log', () => {
     await expect.poll(() => deniedEvents(quiet).length).toBe(1);
     expect(requestLines(quiet)).toHaveLength(0);
     expect(quiet.logs.some((line) => line.msg === 'guard started')).toBe(true);
+  });
+});
+
+describe('access lines in batches', () => {
+  function capture() {
+    const lines: Record<string, unknown>[] = [];
+    const sink = new Writable({
+      write(chunk, _encoding, done) {
+        lines.push(JSON.parse(String(chunk)));
+        done();
+      },
+    });
+    return { lines, log: createAccessLog(createLogger('info', sink)) };
+  }
+  const record = (reqId: string) => ({
+    reqId,
+    listener: 'https',
+    clientIp: '192.0.2.1',
+    method: 'GET',
+    path: '/',
+    route: 'pages',
+    status: 200,
+    durationMs: 1.5,
+    upstreamMs: 1.2,
+  });
+
+  it('are written in order once the current turn is over', async () => {
+    const { lines, log } = capture();
+    log.write(record('a'));
+    log.write(record('b'));
+    expect(lines).toHaveLength(0);
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(lines.map((line) => [line.msg, line.reqId])).toEqual([
+      ['request', 'a'],
+      ['request', 'b'],
+    ]);
+    log.write(record('c'));
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(lines.map((line) => line.reqId)).toEqual(['a', 'b', 'c']);
+  });
+
+  it('are written at once when flushed, and only once', async () => {
+    const { lines, log } = capture();
+    log.write(record('x'));
+    log.flush();
+    expect(lines.map((line) => line.reqId)).toEqual(['x']);
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(lines).toHaveLength(1);
   });
 });
