@@ -56,13 +56,16 @@ describe('the access log', () => {
 describe('access lines in batches', () => {
   function capture() {
     const lines: Record<string, unknown>[] = [];
+    const writes: string[] = [];
     const sink = new Writable({
       write(chunk, _encoding, done) {
-        lines.push(JSON.parse(String(chunk)));
+        writes.push(String(chunk));
+        for (const line of String(chunk).split('\n').filter(Boolean)) lines.push(JSON.parse(line));
         done();
       },
     });
-    return { lines, log: createAccessLog(createLogger('info', sink)) };
+    const logger = createLogger('info', sink).child({ component: 'proxy' });
+    return { lines, writes, log: createAccessLog(logger) };
   }
   const record = (reqId: string) => ({
     reqId,
@@ -76,8 +79,8 @@ describe('access lines in batches', () => {
     upstreamMs: 1.2,
   });
 
-  it('are written in order once the current turn is over', async () => {
-    const { lines, log } = capture();
+  it('are written in order once the current turn is over, in one write', async () => {
+    const { lines, writes, log } = capture();
     log.write(record('a'));
     log.write(record('b'));
     expect(lines).toHaveLength(0);
@@ -86,6 +89,14 @@ describe('access lines in batches', () => {
       ['request', 'a'],
       ['request', 'b'],
     ]);
+    expect(writes).toHaveLength(1);
+    expect(lines[0]).toMatchObject({
+      level: 'info',
+      service: 'ocomms-guard',
+      component: 'proxy',
+      status: 200,
+      durationMs: 1.5,
+    });
     log.write(record('c'));
     await new Promise((resolve) => setImmediate(resolve));
     expect(lines.map((line) => line.reqId)).toEqual(['a', 'b', 'c']);
