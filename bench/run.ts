@@ -1,7 +1,7 @@
 // npm run bench: the guard against the upstream alone and against a minimal
 // Node.js TLS proxy, each server in its own process, the load from another.
-// BENCH_SECONDS sets the measured seconds per target (default 10), spread over
-// BENCH_ROUNDS rounds (default 5).
+// BENCH_SECONDS sets the measured seconds per target (default 20), spread over
+// BENCH_ROUNDS rounds (default 10).
 import {
   closeSync,
   cpSync,
@@ -51,7 +51,7 @@ type Servers = {
 
 function readSeconds(): number {
   const raw = process.env.BENCH_SECONDS;
-  if (raw === undefined || raw === '') return 10;
+  if (raw === undefined || raw === '') return 20;
   const seconds = Number(raw);
   if (!Number.isInteger(seconds) || seconds < 1 || seconds > 600) {
     throw new Error(`BENCH_SECONDS must be a whole number from 1 to 600, found "${raw}"`);
@@ -61,7 +61,7 @@ function readSeconds(): number {
 
 function readRounds(): number {
   const raw = process.env.BENCH_ROUNDS;
-  if (raw === undefined || raw === '') return 5;
+  if (raw === undefined || raw === '') return 10;
   const rounds = Number(raw);
   if (!Number.isInteger(rounds) || rounds < 1 || rounds > 50) {
     throw new Error(`BENCH_ROUNDS must be a whole number from 1 to 50, found "${raw}"`);
