@@ -36,6 +36,8 @@ function isTrusted(list: BlockList, address: string): boolean {
   return list.check(address, family === 4 ? 'ipv4' : 'ipv6');
 }
 
+const noChain: readonly string[] = Object.freeze([]);
+
 // X-Forwarded-For is only believed when the peer is a trusted proxy, and then
 // read right to left: the right-most entry was written by the nearest proxy and
 // each entry left of a trusted hop was written by that hop. The first entry
@@ -48,7 +50,7 @@ export function resolveClientAddress(
 ): ClientAddress {
   const peer = unmapIpv4(socketAddress ?? '0.0.0.0');
   if (!trusted || !isTrusted(trusted, peer)) {
-    return { ip: peer, peer, viaTrustedProxy: false, forwardedChain: [] };
+    return { ip: peer, peer, viaTrustedProxy: false, forwardedChain: noChain };
   }
 
   const chain = splitForwardedFor(forwardedFor);

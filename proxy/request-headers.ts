@@ -1,5 +1,4 @@
 import type { IncomingMessage } from 'node:http';
-import { isIP } from 'node:net';
 import type { ClientAddress } from './client-address.ts';
 import { connectionOptions, hopByHop, rewrittenByGuard } from './hop-by-hop.ts';
 import { isDropped, type RequestHeaderDrop } from './request-header-drop.ts';
@@ -62,12 +61,25 @@ const emptySet: ReadonlySet<string> = new Set();
 function addForwarding(headers: UpstreamHeaders, req: IncomingMessage, context: ForwardContext) {
   const { client } = context;
   const host = typeof req.headers.host === 'string' ? req.headers.host : undefined;
-  const chain = client.viaTrustedProxy ? [...client.forwardedChain, client.peer] : [client.ip];
-  headers['x-forwarded-for'] = chain.join(', ');
+  headers['x-forwarded-for'] = client.viaTrustedProxy
+    ? [...client.forwardedChain, client.peer].join(', ')
+    : client.ip;
   headers['x-forwarded-proto'] = context.proto;
   if (host) headers['x-forwarded-host'] = host;
   headers['x-request-id'] = context.requestId;
-  const forwardedFor = isIP(client.ip) === 6 ? `"[${client.ip}]"` : client.ip;
-  const forwardedHost = host && /^[A-Za-z0-9.:[\]-]+$/.test(host) ? `;host="${host}"` : '';
+  // The client address is an IP address: only IPv6 ones hold a colon.
+  const forwardedFor = client.ip.includes(':') ? `"[${client.ip}]"` : client.ip;
+  const forwardedHost = host && quotableHost(host) ? `;host="${host}"` : '';
   headers.forwarded = `for=${forwardedFor};proto=${context.proto}${forwardedHost}`;
+}
+
+// Nearly every request names the same host, so the last answer is kept.
+let lastHost = '';
+let lastQuotable = false;
+function quotableHost(host: string): boolean {
+  if (host !== lastHost) {
+    lastHost = host;
+    lastQuotable = /^[A-Za-z0-9.:[\]-]+$/.test(host);
+  }
+  return lastQuotable;
 }
