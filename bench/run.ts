@@ -49,24 +49,14 @@ type Servers = {
   logFile: string;
 };
 
-function readSeconds(): number {
-  const raw = process.env.BENCH_SECONDS;
-  if (raw === undefined || raw === '') return 20;
-  const seconds = Number(raw);
-  if (!Number.isInteger(seconds) || seconds < 1 || seconds > 600) {
-    throw new Error(`BENCH_SECONDS must be a whole number from 1 to 600, found "${raw}"`);
+function readWholeNumber(name: string, fallback: number, max: number): number {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < 1 || value > max) {
+    throw new Error(`${name} must be a whole number from 1 to ${max}, found "${raw}"`);
   }
-  return seconds;
-}
-
-function readRounds(): number {
-  const raw = process.env.BENCH_ROUNDS;
-  if (raw === undefined || raw === '') return 10;
-  const rounds = Number(raw);
-  if (!Number.isInteger(rounds) || rounds < 1 || rounds > 50) {
-    throw new Error(`BENCH_ROUNDS must be a whole number from 1 to 50, found "${raw}"`);
-  }
-  return rounds;
+  return value;
 }
 
 // Rounds shorter than two seconds would mostly measure connection set-up.
@@ -297,8 +287,8 @@ function start(): void {
   let seconds: number;
   let rounds: number;
   try {
-    seconds = readSeconds();
-    rounds = readRounds();
+    seconds = readWholeNumber('BENCH_SECONDS', 20, 600);
+    rounds = readWholeNumber('BENCH_ROUNDS', 10, 50);
   } catch (error) {
     process.stderr.write(`bench: ${(error as Error).message}\n`);
     process.exit(2);
