@@ -3,11 +3,24 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startOnSomePort } from './free-port-retry.ts';
+import { createTestCa, type TestCa } from './test-ca.ts';
+
+export type TestRedisOptions = {
+  /**
+   * TLS only (no plaintext port), with a server certificate for `names`
+   * (default localhost and 127.0.0.1) signed by `ca` (default: a CA of its own).
+   */
+  tls?: { ca?: TestCa; names?: readonly string[] };
+  /** Clients must AUTH with this password (`--requirepass`). */
+  password?: string;
+};
 
 export type TestRedis = {
   readonly port: number;
-  /** redis://127.0.0.1:PORT */
+  /** redis://127.0.0.1:PORT, or rediss://localhost:PORT with TLS; no credentials. */
   readonly url: string;
+  /** With TLS: the CA file that signed the server certificate. */
+  readonly caPath: string | undefined;
   /** Stops the server (SIGTERM) and waits for it to exit. */
   stop(): Promise<void>;
   /** Starts it again on the same port, empty. */
@@ -17,11 +30,15 @@ export type TestRedis = {
 };
 
 // A throwaway redis-server on loopback: no persistence, its own folder.
-export async function startTestRedis(): Promise<TestRedis> {
+export async function startTestRedis(options: TestRedisOptions = {}): Promise<TestRedis> {
   const dir = mkdtempSync(join(tmpdir(), 'guard-redis-'));
+  const ownCa = options.tls && !options.tls.ca ? createTestCa('redis-ca') : undefined;
+  const ca = options.tls?.ca ?? ownCa;
+  const extra = options.password ? ['--requirepass', options.password] : [];
+  if (ca) extra.push(...tlsArgs(ca, options.tls?.names ?? ['localhost', '127.0.0.1']));
   let child: ChildProcess | undefined;
   const port = await startOnSomePort(async (candidate) => {
-    const started = await launch(candidate, dir);
+    const started = await launch(candidate, dir, extra, ca !== undefined);
     if (started === 'port-taken') return started;
     child = started;
     return candidate;
@@ -37,27 +54,48 @@ export async function startTestRedis(): Promise<TestRedis> {
   };
   return {
     port,
-    url: `redis://127.0.0.1:${port}`,
+    url: ca ? `rediss://localhost:${port}` : `redis://127.0.0.1:${port}`,
+    caPath: ca?.certPath,
     stop,
     async restart() {
       await stop();
-      const started = await launch(port, dir);
+      const started = await launch(port, dir, extra, ca !== undefined);
       if (started === 'port-taken') throw new Error(`redis port ${port} was taken meanwhile`);
       child = started;
     },
     async close() {
       await stop();
       rmSync(dir, { recursive: true, force: true });
+      if (ownCa) rmSync(ownCa.dir, { recursive: true, force: true });
     },
   };
 }
 
+// Clients are not asked for certificates: the guard authenticates with a
+// password, and the server with its certificate.
+function tlsArgs(ca: TestCa, names: readonly string[]): string[] {
+  const leaf = ca.issue(names[0] ?? 'localhost', names);
+  return [
+    '--tls-cert-file',
+    leaf.certPath,
+    '--tls-key-file',
+    leaf.keyPath,
+    '--tls-ca-cert-file',
+    ca.certPath,
+    '--tls-auth-clients',
+    'no',
+  ];
+}
+
+// With tlsOnly the plaintext port is closed (0) and `port` speaks TLS.
 function launch(
   port: number,
   dir: string,
   extra: readonly string[] = [],
+  tlsOnly = false,
 ): Promise<ChildProcess | 'port-taken'> {
-  const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'];
+  const args = tlsOnly ? ['--port', '0', '--tls-port', String(port)] : ['--port', String(port)];
+  args.push('--bind', '127.0.0.1', '--save', '', '--appendonly', 'no');
   args.push('--dir', dir, '--logfile', '', ...extra);
   return launchWith(args, 'Ready to accept connections');
 }

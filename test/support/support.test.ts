@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { connect } from 'node:net';
+import { connect as connectTls } from 'node:tls';
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import { startTestPostgres, type TestPostgres } from './postgres-server.ts';
@@ -30,6 +31,34 @@ describe('test redis', () => {
     await expect(ping(redis.port)).rejects.toThrow(/ECONNREFUSED/);
     await redis.restart();
     expect(await ping(redis.port)).toBe('+PONG\r\n');
+  });
+});
+
+function pingTls(port: number, ca: Buffer): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const options = { host: '127.0.0.1', port, ca, servername: 'localhost' };
+    const socket = connectTls(options, () => socket.write('PING\r\n'));
+    socket.once('data', (data) => {
+      resolve(data.toString());
+      socket.end();
+    });
+    socket.once('error', reject);
+  });
+}
+
+describe('test redis with TLS', () => {
+  let redis: TestRedis | undefined;
+  afterAll(() => redis?.close());
+
+  it('speaks TLS only, with a certificate from its CA, and asks for the password', async () => {
+    redis = await startTestRedis({ tls: {}, password: 's3cret' });
+    expect(redis.url).toBe(`rediss://localhost:${redis.port}`);
+    const ca = readFileSync(redis.caPath ?? '');
+    expect(await pingTls(redis.port, ca)).toMatch(/^-NOAUTH/);
+    // A plaintext PING gets no Redis answer: the server waits for a TLS hello.
+    await expect(ping(redis.port)).rejects.toThrow();
+    await redis.restart();
+    expect(await pingTls(redis.port, ca)).toMatch(/^-NOAUTH/);
   });
 });
 
