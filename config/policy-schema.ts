@@ -34,6 +34,16 @@ export const storeSchema = z
       .refine((redis) => !(redis.sentinel && redis.cluster), {
         message: 'name either sentinel or cluster, not both',
       })
+      // A CA next to a plaintext url means TLS was meant and is not in use.
+      .superRefine((redis, context) => {
+        if (!redis.ca || new URL(redis.url).protocol !== 'redis:') return;
+        context.addIssue({
+          code: 'custom',
+          path: ['ca'],
+          message: 'a CA is only used over TLS, but the url is plaintext redis://: use rediss://',
+          input: redis.ca,
+        });
+      })
       .optional(),
   })
   .prefault({});

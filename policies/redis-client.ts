@@ -1,5 +1,8 @@
 import { readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
+import type { ConnectionOptions } from 'node:tls';
 import { Cluster, Redis, type RedisOptions } from 'ioredis';
+import { GuardError } from '../common/errors.ts';
 import type { StoreConfig } from '../config/policy-schema.ts';
 
 export type RedisSettings = NonNullable<StoreConfig['redis']>;
@@ -11,7 +14,7 @@ export type RedisClient = Redis | Cluster;
 // increment that may already have reached Redis is never applied twice.
 export function createRedisClient(settings: RedisSettings): RedisClient {
   const url = new URL(settings.url);
-  const tls = url.protocol === 'rediss:' ? tlsOptions(settings) : undefined;
+  const tls = url.protocol === 'rediss:' ? tlsOptions(settings, url) : undefined;
   const node: RedisOptions = {
     commandTimeout: settings.commandTimeoutMs,
     connectTimeout: settings.connectTimeoutMs,
@@ -52,8 +55,29 @@ export function createRedisClient(settings: RedisSettings): RedisClient {
   });
 }
 
-function tlsOptions(settings: RedisSettings) {
-  return settings.ca ? { ca: readFileSync(settings.ca) } : {};
+// Node verifies the certificate against the host connected to, but sends
+// SNI only when told: a TLS proxy in front of Redis may route on it. With
+// Sentinel or a cluster each node has its own host, so only the one server
+// named by the url gets it.
+function tlsOptions(settings: RedisSettings, url: URL): ConnectionOptions {
+  const host = url.hostname.replace(/^\[|\]$/g, '');
+  const single = !settings.sentinel && !settings.cluster;
+  return {
+    ...(settings.ca ? { ca: readCa(settings.ca) } : {}),
+    ...(single && isIP(host) === 0 ? { servername: host } : {}),
+  };
+}
+
+function readCa(file: string): Buffer {
+  try {
+    return readFileSync(file);
+  } catch (error) {
+    const reason = (error as NodeJS.ErrnoException).code ?? 'unreadable';
+    throw new GuardError(
+      'GUARD_ERR_TLS_MATERIAL',
+      `store.redis.ca: cannot read ${file} (${reason})`,
+    );
+  }
 }
 
 function splitHostPort(text: string): { host: string; port: number } {
