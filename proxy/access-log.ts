@@ -38,7 +38,9 @@ export function createAccessLog(logger: Logger): AccessLog {
       lines.push(line);
     },
   };
-  const formatter = createLogger(logger.level as LogLevel, collect).child(logger.bindings());
+  // `bindings()` includes the base fields the new logger writes already.
+  const { service: _service, ...bindings } = logger.bindings();
+  const formatter = createLogger(logger.level as LogLevel, collect).child(bindings);
   let waiting: AccessRecord[] = [];
   let scheduled = false;
 

@@ -90,6 +90,10 @@ describe('access lines in batches', () => {
       ['request', 'b'],
     ]);
     expect(writes).toHaveLength(1);
+    for (const line of writes[0]!.split('\n').filter(Boolean)) {
+      expect(line.match(/"service":/g)).toHaveLength(1);
+      expect(line.match(/"component":/g)).toHaveLength(1);
+    }
     expect(lines[0]).toMatchObject({
       level: 'info',
       service: 'ocomms-guard',
