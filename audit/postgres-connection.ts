@@ -1,8 +1,7 @@
-import { readFileSync } from 'node:fs';
 import { type ConnectionOptions, checkServerIdentity } from 'node:tls';
 import type pg from 'pg';
-import { GuardError } from '../common/errors.ts';
 import type { Logger } from '../common/log.ts';
+import { readTlsMaterial } from '../common/tls-material.ts';
 import type { AuditPostgresConfig } from '../config/audit-schema.ts';
 
 export type DatabaseTarget = { host: string; port: number; database: string; user: string };
@@ -42,9 +41,9 @@ function tlsOptions(config: AuditPostgresConfig, host: string): ConnectionOption
   const tls = config.tls;
   if (tls.mode === 'disable') return false;
   const files: ConnectionOptions = {
-    ...(tls.ca ? { ca: readMaterial(tls.ca, 'audit.postgres.tls.ca') } : {}),
-    ...(tls.cert ? { cert: readMaterial(tls.cert, 'audit.postgres.tls.cert') } : {}),
-    ...(tls.key ? { key: readMaterial(tls.key, 'audit.postgres.tls.key') } : {}),
+    ...(tls.ca ? { ca: readTlsMaterial(tls.ca, 'audit.postgres.tls.ca') } : {}),
+    ...(tls.cert ? { cert: readTlsMaterial(tls.cert, 'audit.postgres.tls.cert') } : {}),
+    ...(tls.key ? { key: readTlsMaterial(tls.key, 'audit.postgres.tls.key') } : {}),
   };
   if (tls.mode === 'require') return { ...files, rejectUnauthorized: false };
   if (tls.mode === 'verify-ca') {
@@ -57,15 +56,6 @@ function tlsOptions(config: AuditPostgresConfig, host: string): ConnectionOption
     rejectUnauthorized: true,
     checkServerIdentity: (_name, cert) => checkServerIdentity(host, cert),
   };
-}
-
-function readMaterial(file: string, key: string): Buffer {
-  try {
-    return readFileSync(file);
-  } catch (error) {
-    const reason = (error as NodeJS.ErrnoException).code ?? 'unreadable';
-    throw new GuardError('GUARD_ERR_TLS_MATERIAL', `cannot read ${key} ${file} (${reason})`);
-  }
 }
 
 /** Says at start, loudly, that the audit database is reached without verified TLS. */

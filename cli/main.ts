@@ -13,7 +13,8 @@ const usage = `Usage: ocomms-guard <command> [options]
 
 Commands:
   run --config FILE     run the guard in front of the configured upstream
-  check --config FILE   validate a configuration; prints every error, exit 1 if any
+  check --config FILE   validate a configuration and the certificate and key files it
+                        names; prints every error, exit 1 if any
   certs list --config FILE
                         ACME certificates: names, issuer, expiry, next renewal, last error
   certs renew [--force] --config FILE
@@ -108,7 +109,7 @@ function parse(argv: string[]) {
 
 function check(file: string): number {
   try {
-    loadConfigFile(file);
+    loadConfigFile(file, process.env, { checkFiles: true });
     process.stdout.write(`${file}: valid\n`);
     return 0;
   } catch (error) {

@@ -6,6 +6,7 @@ import { GuardError } from '../common/errors.ts';
 import { hintForKey, hintForValue, keysAt } from './hints.ts';
 import { ocommsRoutes } from './presets/ocomms.ts';
 import { ocommsRateLimits } from './presets/ocomms-rate-limits.ts';
+import { checkReferencedFiles } from './referenced-files.ts';
 import { type Config, configSchema } from './schema.ts';
 import { resolveSecrets, type SecretProblem } from './secrets.ts';
 
@@ -19,6 +20,11 @@ export type ConfigProblem = {
 
 export type LoadedConfig = { config: Config; file: string };
 
+export type LoadOptions = {
+  /** Also read and parse every certificate and key file named (`check`). */
+  readonly checkFiles?: boolean;
+};
+
 export class ConfigError extends GuardError {
   readonly problems: readonly ConfigProblem[];
   readonly file: string;
@@ -30,7 +36,11 @@ export class ConfigError extends GuardError {
   }
 }
 
-export function loadConfigFile(file: string, env = process.env): LoadedConfig {
+export function loadConfigFile(
+  file: string,
+  env = process.env,
+  options: LoadOptions = {},
+): LoadedConfig {
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
@@ -38,12 +48,17 @@ export function loadConfigFile(file: string, env = process.env): LoadedConfig {
     const reason = (error as NodeJS.ErrnoException).code ?? 'unreadable';
     throw new GuardError('GUARD_ERR_CONFIG_READ', `cannot read ${file} (${reason})`);
   }
-  return { config: parseConfigText(text, file, env), file };
+  return { config: parseConfigText(text, file, env, options), file };
 }
 
 // Parses, validates and freezes. Every problem is collected before failing, so
 // a sysadmin fixes the whole file in one pass.
-export function parseConfigText(text: string, file: string, env = process.env): Config {
+export function parseConfigText(
+  text: string,
+  file: string,
+  env = process.env,
+  options: LoadOptions = {},
+): Config {
   const lineCounter = new LineCounter();
   const document = parseDocument(text, { lineCounter, prettyErrors: true, uniqueKeys: true });
   const lineOf = (path: readonly PropertyKey[]): number | undefined => {
@@ -65,13 +80,21 @@ export function parseConfigText(text: string, file: string, env = process.env): 
   const baseDir = dirname(resolve(file));
   const raw = resolveSecrets(document.toJS() ?? {}, env, baseDir, secretProblems, secretPaths);
   const result = configSchema.safeParse(withPreset(withUpstream(raw)), { reportInput: true });
-  const problems = secretProblems.map((problem) => ({
+  const problems: ConfigProblem[] = secretProblems.map((problem) => ({
     path: problem.path.join('.'),
     line: lineOf(problem.path),
     message: problem.message,
   }));
   if (!result.success)
     problems.push(...result.error.issues.flatMap((i) => describe(i, lineOf, secretPaths)));
+  // Files are read only for a configuration that validates: their paths are
+  // settled then, and a wrong key is reported once, not again as a file.
+  if (result.success && problems.length === 0 && options.checkFiles) {
+    for (const found of checkReferencedFiles(result.data as Config)) {
+      const { path, message } = found;
+      problems.push({ path: path.join('.'), line: lineOf(path), message, found: found.file });
+    }
+  }
   if (problems.length > 0) throw new ConfigError(file, problems.sort(byLine));
 
   return deepFreeze(result.data as Config);

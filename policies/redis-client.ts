@@ -1,8 +1,7 @@
-import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import type { ConnectionOptions } from 'node:tls';
 import { Cluster, Redis, type RedisOptions } from 'ioredis';
-import { GuardError } from '../common/errors.ts';
+import { readTlsMaterial } from '../common/tls-material.ts';
 import type { StoreConfig } from '../config/policy-schema.ts';
 
 export type RedisSettings = NonNullable<StoreConfig['redis']>;
@@ -63,21 +62,9 @@ function tlsOptions(settings: RedisSettings, url: URL): ConnectionOptions {
   const host = url.hostname.replace(/^\[|\]$/g, '');
   const single = !settings.sentinel && !settings.cluster;
   return {
-    ...(settings.ca ? { ca: readCa(settings.ca) } : {}),
+    ...(settings.ca ? { ca: readTlsMaterial(settings.ca, 'store.redis.ca') } : {}),
     ...(single && isIP(host) === 0 ? { servername: host } : {}),
   };
-}
-
-function readCa(file: string): Buffer {
-  try {
-    return readFileSync(file);
-  } catch (error) {
-    const reason = (error as NodeJS.ErrnoException).code ?? 'unreadable';
-    throw new GuardError(
-      'GUARD_ERR_TLS_MATERIAL',
-      `store.redis.ca: cannot read ${file} (${reason})`,
-    );
-  }
 }
 
 function splitHostPort(text: string): { host: string; port: number } {

@@ -1,8 +1,8 @@
-import { readFileSync } from 'node:fs';
 import type { Registry } from 'prom-client';
 import type { CertificateStore } from '../acme/cert-store.ts';
 import type { SecurityEvents } from '../audit/security-events.ts';
 import type { Logger } from '../common/log.ts';
+import { readTlsMaterial } from '../common/tls-material.ts';
 import type { Config } from '../config/schema.ts';
 import type { GuardStore } from '../policies/store.ts';
 import type { AuthRuntime } from './auth-runtime.ts';
@@ -41,7 +41,7 @@ export function assemble(
 ): Assembly {
   const { certificates, logger } = services;
   // The CA file is part of the pool's settings: a replaced bundle makes a new pool.
-  const ca = config.upstream.ca ? readFileSync(config.upstream.ca) : undefined;
+  const ca = config.upstream.ca ? readTlsMaterial(config.upstream.ca, 'upstream.ca') : undefined;
   // Which client headers are dropped is a policy, rebuilt on every reload;
   // a change to it keeps the pool.
   const { dropRequestHeaders: _policy, ...poolSettings } = config.upstream;

@@ -1,9 +1,9 @@
-import { readFileSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import type { SecurityEvents } from '../audit/security-events.ts';
 import { GuardError } from '../common/errors.ts';
 import type { Logger } from '../common/log.ts';
+import { readTlsMaterial } from '../common/tls-material.ts';
 import { type DbTunnelConfig, isLoopbackHost, parseDbTarget } from '../config/db-tunnel-schema.ts';
 import { parseListenAddress } from '../config/units.ts';
 import { readClientPrelude } from './db-tunnel-client.ts';
@@ -77,20 +77,11 @@ function serverTarget(config: DbTunnelConfig): ServerTarget {
     ...parsed,
     serverName: config.serverName ?? parsed.host,
     negotiation: config.negotiation,
-    ca: readMaterial(config.tls.ca, 'dbTunnel.tls.ca'),
-    cert: config.tls.cert ? readMaterial(config.tls.cert, 'dbTunnel.tls.cert') : undefined,
-    key: config.tls.key ? readMaterial(config.tls.key, 'dbTunnel.tls.key') : undefined,
+    ca: readTlsMaterial(config.tls.ca, 'dbTunnel.tls.ca'),
+    cert: config.tls.cert ? readTlsMaterial(config.tls.cert, 'dbTunnel.tls.cert') : undefined,
+    key: config.tls.key ? readTlsMaterial(config.tls.key, 'dbTunnel.tls.key') : undefined,
     timeoutMs: config.connectTimeoutMs,
   };
-}
-
-function readMaterial(path: string, what: string): Buffer {
-  try {
-    return readFileSync(path);
-  } catch (error) {
-    const reason = (error as NodeJS.ErrnoException).code ?? 'unreadable';
-    throw new GuardError('GUARD_ERR_TLS_MATERIAL', `${what}: cannot read ${path} (${reason})`);
-  }
 }
 
 async function handleConnection(
