@@ -64,15 +64,60 @@ export function checkPolicyText(policy: string): ValueProblem[] {
   const problems = checkFieldValue(policy);
   if (problems.length > 0) return problems;
   for (const directive of policy.split(/[;,]/)) {
-    const name = directive.trim().split(/\s+/)[0];
-    if (name) problems.push(...checkDirectiveName(name));
+    const [name, ...sources] = directive.trim().split(/\s+/);
+    if (!name) continue;
+    const named = checkDirectiveName(name);
+    problems.push(...named);
+    if (named.length === 0) problems.push(...checkSources(name, sources));
+  }
+  return problems;
+}
+
+// CSP Level 3 section 2.3.1: keywords, nonces and hashes are written in
+// single quotes, and nothing else is. `self` without them is a host named
+// "self": the policy still parses, and the app's own scripts are refused.
+const keywords = new Set([
+  'self',
+  'none',
+  'unsafe-inline',
+  'unsafe-eval',
+  'strict-dynamic',
+  'unsafe-hashes',
+  'report-sample',
+  'unsafe-allow-redirects',
+  'wasm-unsafe-eval',
+  'inline-speculation-rules',
+]);
+const nonceOrHash = /^(?:nonce|sha256|sha384|sha512)-[A-Za-z0-9+/_-]+={0,2}$/i;
+const sourceListDirectives = /-src(?:-elem|-attr)?$|^(?:base-uri|form-action|frame-ancestors)$/;
+
+function checkSources(directive: string, sources: readonly string[]): ValueProblem[] {
+  if (!sourceListDirectives.test(directive.toLowerCase())) return [];
+  const problems: ValueProblem[] = [];
+  for (const source of sources) {
+    const quoted = source.length > 1 && source.startsWith("'") && source.endsWith("'");
+    const bare = quoted ? source.slice(1, -1) : source;
+    const special = keywords.has(bare.toLowerCase()) || nonceOrHash.test(bare);
+    if (special && !quoted) {
+      problems.push({
+        message: 'a CSP keyword, nonce or hash without its single quotes is read as a host name',
+        found: source,
+        hint: `write it quoted, as "'${bare}'" in YAML`,
+      });
+    } else if (!special && source.includes("'")) {
+      problems.push({
+        message: 'not a CSP source expression: only keywords, nonces and hashes are quoted',
+        found: source,
+        hint: 'write host and scheme sources without quotes, keywords as "\'self\'"',
+      });
+    }
   }
   return problems;
 }
 
 // Inside one directive a ";" would end it early and a "," would start a
 // second policy: in both cases the rest is read as another directive.
-function checkSourceList(text: string, at: (string | number)[]): ValueProblem[] {
+function checkSourceList(directive: string, text: string, at: (string | number)[]): ValueProblem[] {
   const problems = checkFieldValue(text);
   if (problems.length === 0 && /[;,]/.test(text)) {
     problems.push({
@@ -81,6 +126,7 @@ function checkSourceList(text: string, at: (string | number)[]): ValueProblem[] 
       hint: 'give each directive its own key under directives; source lists use spaces',
     });
   }
+  if (problems.length === 0) problems.push(...checkSources(directive, text.trim().split(/\s+/)));
   return problems.map((problem) => ({ ...problem, at }));
 }
 
@@ -97,11 +143,12 @@ export function refineCsp(setting: CspValueSetting, context: z.core.$RefinementC
     const at = ['directives', name];
     for (const problem of checkDirectiveName(name)) addProblem(context, problem, at);
     if (typeof value === 'string') {
-      for (const problem of checkSourceList(value, at)) addProblem(context, problem);
+      for (const problem of checkSourceList(name, value, at)) addProblem(context, problem);
       continue;
     }
     value.forEach((source, index) => {
-      for (const problem of checkSourceList(source, [...at, index])) addProblem(context, problem);
+      const problems = checkSourceList(name, source, [...at, index]);
+      for (const problem of problems) addProblem(context, problem);
     });
   }
 }

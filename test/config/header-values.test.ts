@@ -187,6 +187,37 @@ describe('Content-Security-Policy directives', () => {
     expect(error.problems[0]?.hint).toContain('own key');
   });
 
+  it('refuses keywords, nonces and hashes without their quotes, and quoted hosts', () => {
+    const error = problemsOf(
+      [
+        upstream.trimEnd(),
+        'headers:',
+        '  contentSecurityPolicy:',
+        '    directives:',
+        '      script-src: "self unsafe-inline"',
+        '      img-src: ["\'self\'", "\'cdn.example\'", "data:"]',
+        '      style-src: ["sha256-AbC+/9=", "\'nonce-abc\'"]',
+        '      trusted-types: "none"',
+      ].join('\n'),
+    );
+    expect(error.problems.map((problem) => [problem.path, problem.found])).toEqual([
+      ['headers.contentSecurityPolicy.directives.script-src', '"self"'],
+      ['headers.contentSecurityPolicy.directives.script-src', '"unsafe-inline"'],
+      ['headers.contentSecurityPolicy.directives.img-src.1', '"\'cdn.example\'"'],
+      ['headers.contentSecurityPolicy.directives.style-src.0', '"sha256-AbC+/9="'],
+    ]);
+    expect(error.problems[0]?.message).toContain('read as a host name');
+    expect(error.problems[0]?.hint).toBe('write it quoted, as "\'self\'" in YAML');
+    expect(error.problems[2]?.message).toContain('not a CSP source expression');
+  });
+
+  it('checks the sources of a policy written whole', () => {
+    const problem = oneProblem(
+      '  contentSecurityPolicy: "default-src \'self\'; frame-ancestors none; report-uri /r"',
+    );
+    expect(problem).toMatchObject({ path: 'headers.contentSecurityPolicy', found: '"none"' });
+  });
+
   it('checks the directive names of a policy written whole', () => {
     const problem = oneProblem(
       "  contentSecurityPolicy: \"default-src 'self'; scriptsrc 'self'; img-src data:\"",
