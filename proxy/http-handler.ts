@@ -92,11 +92,12 @@ export function createHttpHandler(runtime: GuardRuntime, listener: 'https' | 'ht
 
     const route = policies.routes.match(req.method ?? 'GET', arrival.path);
     exchange.route = route;
+    exchange.path = route.loggedPath ?? arrival.rawPath;
     exchange.observer = observeResponse(runtime, req, res, {
       requestId,
       clientIp: client.ip,
       path: arrival.path,
-      rawPath: arrival.rawPath,
+      rawPath: exchange.path,
       route: route.name,
     });
     const length = Number(req.headers['content-length'] ?? 0);

@@ -13,6 +13,7 @@ const planted = {
   basic: Buffer.from('ops:planted-basic-5c3e').toString('base64'),
   queryToken: 'planted-query-token-0d6b',
   resetToken: 'planted-reset-token-83f0',
+  linkToken: 'planted-link-token-2a9d',
 };
 
 let app: OcommsDouble;
@@ -71,10 +72,16 @@ describe('secrets never reach the logs', () => {
     });
     await send('/api/echo', undefined, { authorization: `Basic ${planted.basic}` });
     await send(`/login?callbackURL=${planted.queryToken}`);
+    // The link of a reset email carries its token in the path.
+    await send(`/api/auth/reset-password/${planted.linkToken}?callbackURL=/reset-password`);
+    await send(`/api/auth//Reset-Password/${planted.linkToken}`);
+    const foreign = { origin: 'https://evil.example' };
+    const refused = await send(`/api/auth/reset-password/${planted.linkToken}`, {}, foreign);
+    expect(refused.status).toBe(403);
 
     // Access lines are written in batches, shortly after each answer.
     const accessLines = () => guard.logs.filter((line) => line.msg === 'request').length;
-    await waitFor(() => accessLines() >= 8, 5000);
+    await waitFor(() => accessLines() >= 11, 5000);
     const text = guard.logText();
     const secrets = [
       ...Object.values(planted),
