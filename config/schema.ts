@@ -102,6 +102,8 @@ export const routeSchema = z.strictObject({
   methods: z.array(method).optional(),
   maxBodyBytes: byteSize.optional(),
   sensitive: z.boolean().default(false),
+  /** What follows `path` is a secret (a token): logs show the route's path instead. */
+  secretInPath: z.boolean().default(false),
   /** Present: the body is read whole and inspected before anything is forwarded. */
   body: bodyRuleSchema.optional(),
 });

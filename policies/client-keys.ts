@@ -52,23 +52,30 @@ const sessionCookieNames = new Set([
   '__Secure-better-auth.session_token',
 ]);
 
+// A browser holds one session cookie, two at most (with and without the
+// __Secure- prefix). Past this many, every request shares one key.
+const maxSessionTokens = 4;
+const manySessions = hashKey('\0many session cookies');
+
 /**
- * The app's session a request carries, as a hash of its token (the part
- * before the signature). Several session cookies are all taken, in order.
+ * The app's sessions a request carries, each as a hash of its token (the part
+ * before the signature). The app reads one of them, and a client can add
+ * others at will: a key made of all of them together would be a fresh key
+ * per request, so each is counted on its own.
  */
-export function sessionOf(headers: IncomingHttpHeaders): string | undefined {
+export function sessionsOf(headers: IncomingHttpHeaders): string[] {
   const cookie = headers.cookie;
-  if (!cookie) return undefined;
-  const tokens: string[] = [];
+  if (!cookie) return [];
+  const tokens = new Set<string>();
   for (const pair of cookie.split(';')) {
     const at = pair.indexOf('=');
     if (at <= 0 || !sessionCookieNames.has(pair.slice(0, at).trim())) continue;
     const value = safeDecode(pair.slice(at + 1).trim());
     const token = value.split('.')[0];
-    if (token) tokens.push(token);
+    if (token) tokens.add(token);
   }
-  if (tokens.length === 0) return undefined;
-  return hashKey(tokens.sort().join(' '));
+  if (tokens.size > maxSessionTokens) return [manySessions];
+  return [...tokens].map(hashKey);
 }
 
 export function hashKey(value: string): string {

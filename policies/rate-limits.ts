@@ -5,7 +5,7 @@ import { buildTrustList } from '../proxy/client-address.ts';
 import type { Reply } from '../proxy/reply.ts';
 import type { ResourceScope } from '../proxy/shared-resources.ts';
 import { accountOf } from './body-inspect.ts';
-import { groupAddress, hashKey, sessionOf } from './client-keys.ts';
+import { groupAddress, hashKey, sessionsOf } from './client-keys.ts';
 import { allowed, type Decision, type PolicyRequest, type RequestPolicy } from './decision.ts';
 import { normaliseTarget } from './normalise-path.ts';
 import {
@@ -52,9 +52,9 @@ export function buildRateLimits(
     },
     async decide(request) {
       if (exempt && isExempt(exempt, request.client.ip)) return allowed;
-      const applied = matching(request.method, request.path, request.target)
-        .map((rule) => ({ rule, key: keyFor(rule.config, request, prefixLength) }))
-        .filter((entry): entry is { rule: CompiledRule; key: string } => entry.key !== undefined);
+      const applied = matching(request.method, request.path, request.target).flatMap((rule) =>
+        keysFor(rule.config, request, prefixLength).map((key) => ({ rule, key })),
+      );
       const outcomes = await Promise.all(applied.map(({ rule, key }) => rule.limiter.consume(key)));
       return decideFrom(
         applied.map(({ rule }) => rule.config),
@@ -97,34 +97,36 @@ function matches(rule: CompiledRule, method: string, path: string, target: strin
 }
 
 // Engine.IO opens a session for a request without a (non-empty) sid; one that
-// names a sid either joins a session or is refused, and opens nothing.
+// names a sid either joins a session or is refused, and opens nothing. Of a
+// repeated sid Engine.IO reads the last, so "sid=x&sid=" opens a session:
+// any empty one counts, whatever comes before it.
 function opensSocketSession(target: string): boolean {
   const queryAt = target.indexOf('?');
   if (queryAt === -1) return true;
   const sids = new URLSearchParams(target.slice(queryAt + 1)).getAll('sid');
-  return sids.every((sid) => sid === '');
+  return sids.length === 0 || sids.includes('');
 }
 
 // A rule applies only when every part of its key is known: a request that
 // names no account is counted by the address rules, not by an account rule.
-function keyFor(
+// A request with several sessions is counted once for each of them.
+function keysFor(
   rule: RateLimitRuleConfig,
   request: PolicyRequest,
   prefixLength: number,
-): string | undefined {
-  const parts: string[] = [];
+): string[] {
+  let keys: string[][] = [[]];
   for (const part of rule.key) {
-    let value: string | undefined;
-    if (part === 'ip') value = groupAddress(request.client.ip, prefixLength);
-    else if (part === 'session') value = sessionOf(request.headers);
+    let values: string[];
+    if (part === 'ip') values = [groupAddress(request.client.ip, prefixLength)];
+    else if (part === 'session') values = sessionsOf(request.headers);
     else {
       const account = accountOf(request.body);
-      value = account === undefined ? undefined : hashKey(account);
+      values = account === undefined ? [] : [hashKey(account)];
     }
-    if (value === undefined) return undefined;
-    parts.push(value);
+    keys = keys.flatMap((parts) => values.map((value) => [...parts, value]));
   }
-  return parts.join('|');
+  return keys.map((parts) => parts.join('|'));
 }
 
 function isExempt(list: BlockList, ip: string): boolean {

@@ -6,6 +6,8 @@ export type Route = {
   readonly name: string;
   readonly maxBodyBytes: number;
   readonly sensitive: boolean;
+  /** The path logs and audit events show, when the request's own would reveal a secret. */
+  readonly loggedPath?: string | undefined;
   /** Present: the body is read whole and inspected before anything is forwarded. */
   readonly body?: BodyRuleConfig | undefined;
 };
@@ -48,8 +50,16 @@ function compile(route: RouteConfig, defaultMaxBodyBytes: number): CompiledRoute
     methods: route.methods ? new Set(route.methods) : undefined,
     maxBodyBytes: route.maxBodyBytes ?? defaultMaxBodyBytes,
     sensitive: route.sensitive,
+    loggedPath: route.secretInPath ? loggedPathOf(path, route.prefix) : undefined,
     body: route.body,
   };
+}
+
+// A reset link carries its token as the last segment of the path: the log
+// keeps where the request went, not the token.
+function loggedPathOf(path: string, prefix: boolean): string {
+  if (!prefix) return path;
+  return `${path === '/' ? '' : path}/[redacted]`;
 }
 
 function rank(route: CompiledRoute): number {

@@ -52,6 +52,13 @@ export function refusalFor(req: IncomingMessage, arrival: Arrival): Reply | unde
     return { status: 405, code: 'GUARD_ERR_BAD_REQUEST', message: 'method not allowed' };
   }
   if (arrival.path === undefined) return { status: 400, code: 'GUARD_ERR_BAD_REQUEST' };
+  // RFC 9112 section 6.1: Transfer-Encoding in an HTTP/1.0 message is faulty
+  // framing. Node reads it as chunked, an HTTP/1.0 hop before the guard
+  // would not, and the bytes one takes for a body the other takes for the
+  // next request.
+  if (req.httpVersion === '1.0' && req.headers['transfer-encoding'] !== undefined) {
+    return { status: 400, code: 'GUARD_ERR_BAD_REQUEST', message: 'Transfer-Encoding in HTTP/1.0' };
+  }
   // RFC 9110 section 10.1.1: an expectation the guard cannot meet is a 417.
   // Node would answer it on its own, bare, without the guard's headers.
   const expectation = req.headers.expect;

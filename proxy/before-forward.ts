@@ -168,7 +168,7 @@ function conclude(deciding: Deciding, decision: Decision): Checked | undefined {
       requestId: arrival.requestId,
       route: request.route.name,
       method: req.method,
-      path: arrival.rawPath,
+      path: request.route.loggedPath ?? arrival.rawPath,
       status: decision.reply.status,
     });
   }

@@ -79,6 +79,13 @@ export function createHttpHandler(runtime: GuardRuntime, listener: 'https' | 'ht
     exchange: Exchange,
   ) {
     const { requestId, plan, policies, client } = arrival;
+    // Matched before any refusal, so that a refused request is logged
+    // without the secret its path may carry too.
+    const route =
+      arrival.path === undefined
+        ? fallbackRoute
+        : policies.routes.match(req.method ?? 'GET', arrival.path);
+    exchange.path = route.loggedPath ?? arrival.rawPath;
     const refusal = refusalFor(req, arrival);
     if (refusal || arrival.path === undefined) {
       return sendReply(
@@ -90,13 +97,12 @@ export function createHttpHandler(runtime: GuardRuntime, listener: 'https' | 'ht
       );
     }
 
-    const route = policies.routes.match(req.method ?? 'GET', arrival.path);
     exchange.route = route;
     exchange.observer = observeResponse(runtime, req, res, {
       requestId,
       clientIp: client.ip,
       path: arrival.path,
-      rawPath: arrival.rawPath,
+      rawPath: exchange.path,
       route: route.name,
     });
     const length = Number(req.headers['content-length'] ?? 0);

@@ -104,11 +104,20 @@ function connectUpstream(
   }
 
   let answered = false;
+  // An app that took the connection and then broke it was reached: that is
+  // an upstream failure, not an unreachable upstream.
+  let connected = false;
+  upstreamReq.once('socket', (upstreamSocket) => {
+    upstreamSocket.once('connect', () => {
+      connected = true;
+    });
+  });
   upstreamReq.on('timeout', () => upstreamReq.destroy(new Error('connect timeout')));
   upstreamReq.on('error', () => {
     runtime.metrics.upstreamErrors.inc({ reason: 'upgrade' });
     if (answered) return void socket.destroy();
-    writeRawReply(socket, { status: 502, code: 'GUARD_ERR_UPSTREAM_UNREACHABLE' }, plan, requestId);
+    const code = connected ? 'GUARD_ERR_UPSTREAM_FAILED' : 'GUARD_ERR_UPSTREAM_UNREACHABLE';
+    writeRawReply(socket, { status: 502, code }, plan, requestId);
   });
   upstreamReq.on('response', (response) => {
     answered = true;

@@ -72,6 +72,16 @@ const routes: PresetRoute[] = [
     sensitive: true,
     body: resetBody,
   },
+  // The link of a reset email, GET /api/auth/reset-password/<token>: the
+  // token is a password for the account until it is used.
+  {
+    name: 'reset-password-link',
+    path: '/api/auth/reset-password/',
+    prefix: true,
+    sensitive: true,
+    secretInPath: true,
+    maxBodyBytes: 64 * 1024,
+  },
   { name: 'organization', path: '/api/auth/organization/', prefix: true, sensitive: true },
   { name: 'auth', path: '/api/auth/', prefix: true, sensitive: true, maxBodyBytes: 64 * 1024 },
   { name: 'admin', path: '/api/admin/', prefix: true },

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { groupAddress, sessionOf } from '../../policies/client-keys.ts';
+import { groupAddress, sessionsOf } from '../../policies/client-keys.ts';
 
 describe('client addresses as rate limits count them', () => {
   it('cuts IPv6 to its prefix, in one spelling', () => {
@@ -27,13 +27,30 @@ describe('client addresses as rate limits count them', () => {
 
 describe('sessions as rate limits count them', () => {
   it('names a session by its token, whatever the signature or cookie name', () => {
-    const plain = sessionOf({ cookie: 'a=1; better-auth.session_token=tok123.sig1' });
+    const [plain] = sessionsOf({ cookie: 'a=1; better-auth.session_token=tok123.sig1' });
     expect(plain).toBeDefined();
-    expect(sessionOf({ cookie: 'better-auth.session_token=tok123.other' })).toBe(plain);
-    expect(sessionOf({ cookie: '__Secure-better-auth.session_token=tok123%2Esig' })).toBe(plain);
-    expect(sessionOf({ cookie: 'better-auth.session_token=tok124.sig1' })).not.toBe(plain);
+    expect(sessionsOf({ cookie: 'better-auth.session_token=tok123.other' })).toEqual([plain]);
+    expect(sessionsOf({ cookie: '__Secure-better-auth.session_token=tok123%2Esig' })).toEqual([
+      plain,
+    ]);
+    expect(sessionsOf({ cookie: 'better-auth.session_token=tok124.sig1' })).not.toEqual([plain]);
     expect(plain).not.toContain('tok123');
-    expect(sessionOf({ cookie: 'better-auth.session_data=tok123' })).toBeUndefined();
-    expect(sessionOf({})).toBeUndefined();
+    expect(sessionsOf({ cookie: 'better-auth.session_data=tok123' })).toEqual([]);
+    expect(sessionsOf({})).toEqual([]);
+  });
+
+  it('names each session of a request, so that an added one leaves the others counted', () => {
+    const [plain] = sessionsOf({ cookie: 'better-auth.session_token=tok123.sig1' });
+    const both = sessionsOf({
+      cookie: 'better-auth.session_token=junk.x; __Secure-better-auth.session_token=tok123.s',
+    });
+    expect(both).toHaveLength(2);
+    expect(both).toContain(plain);
+    const many = Array.from({ length: 9 }, (_, index) => `better-auth.session_token=t${index}`);
+    const fewer = many.slice(0, 6);
+    expect(sessionsOf({ cookie: many.join('; ') })).toHaveLength(1);
+    expect(sessionsOf({ cookie: many.join('; ') })).toEqual(
+      sessionsOf({ cookie: fewer.join('; ') }),
+    );
   });
 });

@@ -108,6 +108,33 @@ describe('request smuggling is refused', () => {
     expect(upstreamSaw('te-gzip')).toBe(false);
   });
 
+  it('refuses Transfer-Encoding in HTTP/1.0 and closes, serving nothing pipelined after it', async () => {
+    const text = await sendRaw(
+      guard.guard.ports.https,
+      guard.ca,
+      [
+        'POST /api/echo?te-http10 HTTP/1.0',
+        'Host: localhost',
+        'Connection: keep-alive',
+        'Transfer-Encoding: chunked',
+        '',
+        '4',
+        'abcd',
+        '0',
+        '',
+        'GET /api/admin/export?after-te-http10 HTTP/1.1',
+        'Host: localhost',
+        '',
+        '',
+      ].join('\r\n'),
+    );
+    const responses = parseResponses(text);
+    expect(responses.map((response) => response.status)).toEqual([400]);
+    expectGuardAnswer(responses[0]);
+    expect(responses[0]?.head).toMatch(/\r\nconnection: close/i);
+    expect(upstreamSaw('te-http10')).toBe(false);
+  });
+
   it('refuses more headers than the limit instead of dropping the excess (CVE-2026-58044)', async () => {
     const filler = Array.from({ length: 120 }, (_, index) => `X-Filler-${index}: ${index}`);
     const [response] = await raw(

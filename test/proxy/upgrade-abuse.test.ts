@@ -85,7 +85,8 @@ describe('an upgrade the app declines', () => {
 
     beforeAll(async () => {
       upstream = createServer();
-      upstream.on('upgrade', (_req, socket) => {
+      upstream.on('upgrade', (req, socket) => {
+        if (req.url === '/closed') return void socket.destroy();
         socket.write('HTTP/1.1 400 Bad Request\r\nServer: app\r\nContent-Length: 100\r\n\r\nhello');
         setTimeout(() => socket.destroy(), 50);
       });
@@ -96,6 +97,21 @@ describe('an upgrade the app declines', () => {
     afterAll(async () => {
       await cutGuard.close();
       await new Promise((resolve) => upstream.close(resolve));
+    });
+
+    it('answers 502 UPSTREAM_FAILED, not UNREACHABLE, when the app closes a handshake it took', async () => {
+      const text = await sendRaw(
+        cutGuard.guard.ports.https,
+        cutGuard.ca,
+        `GET /closed HTTP/1.1\r\n${handshake.join('\r\n')}\r\nUpgrade: websocket\r\n\r\n`,
+      );
+      const [response] = parseResponses(text);
+      expect(response?.status).toBe(502);
+      expect(response?.head).toMatch(/strict-transport-security: /i);
+      expect(JSON.parse(response?.body ?? '{}')).toMatchObject({
+        code: 'GUARD_ERR_UPSTREAM_FAILED',
+        requestId: expect.any(String),
+      });
     });
 
     it('closes the client connection rather than leave it open or append a 502', async () => {

@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError, formatProblems, parseConfigText } from '../../config/load.ts';
 import { type OcommsDouble, SEEDED_PASSWORD, startOcommsDouble } from '../double/ocomms-double.ts';
 import { startTestGuard, type TestGuard } from '../support/guard-harness.ts';
+import { sendRaw } from '../support/raw-http.ts';
 import { waitFor } from '../support/wait-for.ts';
 
 // Values planted in every place a secret travels; none may reach a log line.
@@ -13,6 +14,7 @@ const planted = {
   basic: Buffer.from('ops:planted-basic-5c3e').toString('base64'),
   queryToken: 'planted-query-token-0d6b',
   resetToken: 'planted-reset-token-83f0',
+  linkToken: 'planted-link-token-2a9d',
 };
 
 let app: OcommsDouble;
@@ -71,10 +73,23 @@ describe('secrets never reach the logs', () => {
     });
     await send('/api/echo', undefined, { authorization: `Basic ${planted.basic}` });
     await send(`/login?callbackURL=${planted.queryToken}`);
+    // The link of a reset email carries its token in the path.
+    await send(`/api/auth/reset-password/${planted.linkToken}?callbackURL=/reset-password`);
+    await send(`/api/auth//Reset-Password/${planted.linkToken}`);
+    const refusedLink = `TRACE /api/auth/reset-password/${planted.linkToken} HTTP/1.1`;
+    const trace = await sendRaw(
+      guard.guard.ports.https,
+      guard.ca,
+      `${refusedLink}\r\nHost: localhost\r\n\r\n`,
+    );
+    expect(trace).toMatch(/^HTTP\/1\.1 405 /);
+    const foreign = { origin: 'https://evil.example' };
+    const refused = await send(`/api/auth/reset-password/${planted.linkToken}`, {}, foreign);
+    expect(refused.status).toBe(403);
 
     // Access lines are written in batches, shortly after each answer.
     const accessLines = () => guard.logs.filter((line) => line.msg === 'request').length;
-    await waitFor(() => accessLines() >= 8, 5000);
+    await waitFor(() => accessLines() >= 12, 5000);
     const text = guard.logText();
     const secrets = [
       ...Object.values(planted),
