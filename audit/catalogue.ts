@@ -10,6 +10,7 @@ export const securityEventTypes = {
   'login.second_factor_required': 'a password was accepted and the second factor is due',
   logout: 'a session was ended',
   'signup.succeeded': 'an account was created',
+  'signup.failed': 'a sign-up was refused by the app, or got no answer from it',
   'password.changed': 'a password was changed',
   'password.rejected': 'a new password was refused by the password policy',
   'password.reset_requested': 'a password reset was asked for',

@@ -1,9 +1,10 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { brotliDecompressSync, gunzipSync, inflateSync } from 'node:zlib';
 import type { Logger } from '../common/log.ts';
+import { accountRouteFor, observeAccountRoute } from './account-events.ts';
 import { adminActionFor, issuedSession, requestSessionToken } from './admin-actions.ts';
+import { contentEncoding, readAnswer, userOf } from './answer-body.ts';
 import type { SecurityEvents } from './security-events.ts';
-import { hashSessionToken, type SessionOwner, type SessionOwnerStore } from './session-owners.ts';
+import { hashSessionToken, type SessionOwnerStore } from './session-owners.ts';
 
 export type ObservedRequest = {
   readonly requestId: string;
@@ -16,6 +17,8 @@ export type ObservedRequest = {
 };
 
 export type ResponseObserver = {
+  /** The request goes to the app; `account` is the email its inspected body named. */
+  onForward?(account: string | undefined): void;
   onHeaders(status: number, headers: Record<string, string | string[] | undefined>): void;
   onData(chunk: Buffer): void;
 };
@@ -26,13 +29,18 @@ export type ObserverDeps = {
   readonly logger: Logger;
 };
 
-const signInPaths = /^\/api\/auth\/(?:sign-in\/email|two-factor\/verify-[a-z-]+)$/;
+// Answers that may start a session: sign-in, second factor, sign-up (when the
+// app does not ask for email verification) and a password change that ends
+// the other sessions and issues a new one.
+const learnsOwner =
+  /^\/api\/auth\/(?:sign-in\/email|sign-up\/email|change-password|two-factor\/verify-[a-z-]+)$/;
 const maxCapturedBytes = 64 * 1024;
 
 // Watches the app's answers for what the audit trail needs: who a new session
-// belongs to (from the sign-in answer that sets its cookie), the end of a
-// session, and admin actions with the acting user. It only reads; nothing it
-// does delays or changes the response.
+// belongs to (from the answer that sets its cookie), admin actions with the
+// acting user, and sign-ups, sign-outs and password changes and resets
+// (audit/account-events.ts). It only reads; nothing it does delays or changes
+// the response.
 export function observeResponse(
   deps: ObserverDeps,
   req: IncomingMessage,
@@ -64,16 +72,12 @@ export function observeResponse(
     });
     return undefined;
   }
-  if (method === 'POST' && seen.path === '/api/auth/sign-out') {
-    const token = requestSessionToken(req.headers);
-    if (!token) return undefined;
-    res.once('finish', () => {
-      if (res.statusCode < 400) void deps.sessionOwners.forget(hashSessionToken(token));
-    });
-    return undefined;
-  }
-  if (method !== 'POST' || !signInPaths.test(seen.path)) return undefined;
-  return learnSessionOwner(deps, res);
+  if (method !== 'POST') return undefined;
+  const learner = learnsOwner.test(seen.path) ? learnSessionOwner(deps, res) : undefined;
+  const account = accountRouteFor(method, seen.path);
+  if (!account) return learner;
+  const watcher = observeAccountRoute(deps, req, res, seen, account);
+  return learner ? both(watcher, learner) : watcher;
 }
 
 function learnSessionOwner(deps: ObserverDeps, res: ServerResponse): ResponseObserver {
@@ -83,7 +87,8 @@ function learnSessionOwner(deps: ObserverDeps, res: ServerResponse): ResponseObs
   let encoding = 'identity';
   res.once('finish', () => {
     if (!session) return;
-    const owner = readOwner(Buffer.concat(chunks), encoding);
+    const answer = readAnswer(Buffer.concat(chunks), encoding, maxCapturedBytes * 4);
+    const owner = userOf(answer);
     if (!owner) return;
     deps.sessionOwners
       .remember(hashSessionToken(session.token), owner, session.ttlSeconds)
@@ -93,7 +98,7 @@ function learnSessionOwner(deps: ObserverDeps, res: ServerResponse): ResponseObs
     onHeaders(status, headers) {
       if (status !== 200) return;
       session = issuedSession(headers['set-cookie']);
-      encoding = header(headers['content-encoding'])?.toLowerCase() ?? 'identity';
+      encoding = contentEncoding(headers['content-encoding']);
     },
     onData(chunk) {
       if (!session || bytes + chunk.length > maxCapturedBytes) return;
@@ -103,29 +108,21 @@ function learnSessionOwner(deps: ObserverDeps, res: ServerResponse): ResponseObs
   };
 }
 
-function readOwner(body: Buffer, encoding: string): SessionOwner | undefined {
-  try {
-    const limit = { maxOutputLength: maxCapturedBytes * 4 };
-    const plain =
-      encoding === 'gzip' || encoding === 'x-gzip'
-        ? gunzipSync(body, limit)
-        : encoding === 'br'
-          ? brotliDecompressSync(body, limit)
-          : encoding === 'deflate'
-            ? inflateSync(body, limit)
-            : body;
-    const parsed = JSON.parse(plain.toString('utf8')) as {
-      user?: { id?: unknown; email?: unknown };
-    };
-    const user = parsed.user;
-    if (!user || typeof user !== 'object') return undefined;
-    const owner: { account?: string; userId?: string } = {};
-    if (typeof user.email === 'string') owner.account = user.email.toLowerCase();
-    if (typeof user.id === 'string') owner.userId = user.id;
-    return owner.account || owner.userId ? owner : undefined;
-  } catch {
-    return undefined;
-  }
+function both(first: ResponseObserver, second: ResponseObserver): ResponseObserver {
+  return {
+    onForward(account) {
+      first.onForward?.(account);
+      second.onForward?.(account);
+    },
+    onHeaders(status, headers) {
+      first.onHeaders(status, headers);
+      second.onHeaders(status, headers);
+    },
+    onData(chunk) {
+      first.onData(chunk);
+      second.onData(chunk);
+    },
+  };
 }
 
 async function ownerOf(deps: ObserverDeps, token: string | undefined) {

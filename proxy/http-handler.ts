@@ -1,6 +1,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
+import type { Readable } from 'node:stream';
 import { observeResponse, type ResponseObserver } from '../audit/response-observer.ts';
+import { accountOf, type InspectedBody } from '../policies/body-inspect.ts';
 import type { Route } from '../policies/routes.ts';
 import {
   applySecurityHeaders,
@@ -123,7 +125,7 @@ export function createHttpHandler(runtime: GuardRuntime, listener: 'https' | 'ht
           if (checked.reply)
             return sendReply(res, checked.reply, plan, requestId, !checked.settled);
           const watch = watchResponse(checked.after);
-          forwardRequest(runtime, req, res, arrival, exchange, checked.body?.raw, watch);
+          forwardRequest(runtime, req, res, arrival, exchange, checked.body, watch);
         },
         () => res.destroy(),
       );
@@ -140,10 +142,11 @@ function forwardRequest(
   res: ServerResponse,
   arrival: Arrival,
   exchange: Exchange,
-  inspected: Buffer | undefined,
+  body: InspectedBody | undefined,
   watch: ResponseWatch | undefined,
 ): void {
   const { requestId, plan, policies, client } = arrival;
+  const inspected = body?.raw;
   const { config } = policies;
   const route = exchange.route;
   const nonce = plan.csp?.nonce ? createNonce() : undefined;
@@ -187,20 +190,16 @@ function forwardRequest(
   };
 
   const { upstream } = runtime;
+  const send = (payload: Readable | Buffer | null) => {
+    exchange.observer?.onForward?.(accountOf(body));
+    exchange.release = upstream.forward(req, res, headers, payload, hooks);
+  };
   if (!streamed) {
     if (!inspected) req.resume();
-    exchange.release = upstream.forward(req, res, headers, inspected ?? null, hooks);
-    return;
+    return send(inspected ?? null);
   }
-  whenBodyReady(
-    req,
-    route.maxBodyBytes,
-    config.limits.bodyIdleTimeoutMs,
-    (body) => {
-      exchange.release = upstream.forward(req, res, headers, body, hooks);
-    },
-    (error) => hooks.onDone(error),
-  );
+  const refuse = (error: Error) => hooks.onDone(error);
+  whenBodyReady(req, route.maxBodyBytes, config.limits.bodyIdleTimeoutMs, send, refuse);
 }
 
 function combineData(

@@ -17,6 +17,7 @@ export async function postAuth(
   path: string,
   body: unknown,
   headers: Record<string, string> = {},
+  signal?: AbortSignal,
 ): Promise<AuthAnswer> {
   const encoded = typeof body === 'string' ? body : JSON.stringify(body);
   const response = await request(`${guard.url}${path}`, {
@@ -24,6 +25,7 @@ export async function postAuth(
     method: 'POST',
     headers: { 'content-type': 'application/json', origin: guard.url, ...headers },
     body: encoded,
+    ...(signal ? { signal } : {}),
   });
   const text = await response.body.text();
   let parsed: Record<string, unknown> = {};

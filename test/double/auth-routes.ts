@@ -11,6 +11,7 @@ import { signInEmail, verifyTotp } from './auth-sign-in.ts';
 import { findSession } from './double-sessions.ts';
 import type { Exchange } from './double-state.ts';
 import {
+  delay,
   type Fields,
   parseFields,
   redirectToLogin,
@@ -63,6 +64,7 @@ export async function handleAuth(exchange: Exchange): Promise<void> {
   if (handler === undefined) return sendEmpty(res, 404);
   const fields = await readAuthBody(exchange);
   if (fields === undefined) return;
+  if (exchange.state.authDelayMs > 0) await delay(exchange.state.authDelayMs);
   handler(exchange, fields);
 }
 

@@ -39,6 +39,11 @@ export type DoubleState = {
   /** BETTER_AUTH_URL; when unset the origin is taken from each request, as Next.js does. */
   publicUrl: string | undefined;
   requireSocketSession: boolean;
+  /**
+   * How long the auth routes wait before doing their work, as an app under load
+   * would; the work is done even if the client has gone (as in a route handler).
+   */
+  authDelayMs: number;
 };
 
 export const SEEDED_PASSWORD = 'correct horse battery staple';
@@ -57,6 +62,7 @@ export function createState(options: {
     secureCookies: options.secureCookies ?? false,
     publicUrl: options.publicUrl?.replace(/\/+$/, ''),
     requireSocketSession: options.requireSocketSession ?? false,
+    authDelayMs: 0,
   };
 }
 

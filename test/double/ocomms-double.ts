@@ -45,6 +45,8 @@ export type OcommsDouble = {
   users: Map<string, DoubleUser>;
   /** Live sessions keyed by token. */
   sessions: Map<string, DoubleSession>;
+  /** Makes every later auth request wait this long before its work (0: none). */
+  setAuthDelay(ms: number): void;
   close(): Promise<void>;
 };
 
@@ -67,6 +69,9 @@ export async function startOcommsDouble(options: OcommsDoubleOptions = {}): Prom
     requests,
     users: state.users,
     sessions: state.sessions,
+    setAuthDelay(ms) {
+      state.authDelayMs = ms;
+    },
     close: () => {
       closing ??= shutDown(server, io);
       return closing;

@@ -1,0 +1,53 @@
+import { brotliDecompressSync, gunzipSync, inflateSync } from 'node:zlib';
+import type { SessionOwner } from './session-owners.ts';
+
+// Reading the few fields the audit trail takes from the app's JSON answers:
+// the user of a sign-in or sign-up, the code of an error. Answers also carry
+// session tokens; nothing but these fields is ever taken from them.
+
+/** The JSON of an answer, decoded when the app compressed it; undefined if unreadable. */
+export function readAnswer(body: Buffer, encoding: string, maxBytes: number): unknown {
+  try {
+    const limit = { maxOutputLength: maxBytes };
+    const plain =
+      encoding === 'gzip' || encoding === 'x-gzip'
+        ? gunzipSync(body, limit)
+        : encoding === 'br'
+          ? brotliDecompressSync(body, limit)
+          : encoding === 'deflate'
+            ? inflateSync(body, limit)
+            : encoding === 'identity'
+              ? body
+              : undefined;
+    return plain === undefined ? undefined : JSON.parse(plain.toString('utf8'));
+  } catch {
+    return undefined;
+  }
+}
+
+/** The `user` of an answer as a session owner: lower-cased email and id. */
+export function userOf(answer: unknown): SessionOwner | undefined {
+  if (answer === null || typeof answer !== 'object') return undefined;
+  const user = (answer as { user?: { id?: unknown; email?: unknown } }).user;
+  if (!user || typeof user !== 'object') return undefined;
+  const owner: { account?: string; userId?: string } = {};
+  if (typeof user.email === 'string') owner.account = user.email.toLowerCase();
+  if (typeof user.id === 'string') owner.userId = user.id;
+  return owner.account || owner.userId ? owner : undefined;
+}
+
+// better-auth's codes are the upper-snake form of their message; anything
+// else in that field is not a code and is not recorded.
+const errorCodePattern = /^[A-Z][A-Z0-9_]{0,79}$/;
+
+/** The `code` of an error answer such as {"code":"INVALID_TOKEN","message":...}. */
+export function errorCodeOf(answer: unknown): string | undefined {
+  if (answer === null || typeof answer !== 'object') return undefined;
+  const code = (answer as { code?: unknown }).code;
+  return typeof code === 'string' && errorCodePattern.test(code) ? code : undefined;
+}
+
+export function contentEncoding(value: string | string[] | undefined): string {
+  const first = Array.isArray(value) ? value[0] : value;
+  return first?.trim().toLowerCase() || 'identity';
+}
