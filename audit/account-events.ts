@@ -1,7 +1,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { readJsonAnswer } from '../common/answer-json.ts';
 import type { Logger } from '../common/log.ts';
 import { requestSessionToken } from './admin-actions.ts';
-import { contentEncoding, errorCodeOf, readAnswer, userOf } from './answer-body.ts';
+import { errorCodeOf, userOf } from './answer-body.ts';
 import type { EventOutcome, SecurityEventType } from './catalogue.ts';
 import type { SecurityEventInput, SecurityEvents } from './security-events.ts';
 import { hashSessionToken, type SessionOwner, type SessionOwnerStore } from './session-owners.ts';
@@ -104,13 +105,13 @@ export function observeAccountRoute(
   const chunks: Buffer[] = [];
   let keptBytes = 0;
   let keepBytes = 0;
-  let encoding = 'identity';
+  let encoding: string | string[] | undefined;
 
   res.once('close', () => {
     if (!exchange.forwarded) return;
     const status = res.writableFinished ? res.statusCode : 499;
     const kept = Buffer.concat(chunks, keptBytes);
-    if (keptBytes > 0) exchange.answer = readAnswer(kept, encoding, keepBytes * 4);
+    if (keptBytes > 0) exchange.answer = readJsonAnswer(kept, encoding, keepBytes * 4);
     void settle(deps, route, token, exchange).then((actor) =>
       deps.events.emit(accountEvent(req, seen, route, exchange, status, actor)),
     );
@@ -123,7 +124,7 @@ export function observeAccountRoute(
     },
     onHeaders(status: number, headers: Record<string, string | string[] | undefined>) {
       exchange.appStatus = status;
-      encoding = contentEncoding(headers['content-encoding']);
+      encoding = headers['content-encoding'];
       const success = status >= 200 && status < 300;
       if (!success) keepBytes = maxErrorAnswerBytes;
       else if (route.actor === 'answer') keepBytes = maxUserAnswerBytes;

@@ -1,29 +1,8 @@
-import { brotliDecompressSync, gunzipSync, inflateSync } from 'node:zlib';
 import type { SessionOwner } from './session-owners.ts';
 
 // Reading the few fields the audit trail takes from the app's JSON answers:
 // the user of a sign-in or sign-up, the code of an error. Answers also carry
 // session tokens; nothing but these fields is ever taken from them.
-
-/** The JSON of an answer, decoded when the app compressed it; undefined if unreadable. */
-export function readAnswer(body: Buffer, encoding: string, maxBytes: number): unknown {
-  try {
-    const limit = { maxOutputLength: maxBytes };
-    const plain =
-      encoding === 'gzip' || encoding === 'x-gzip'
-        ? gunzipSync(body, limit)
-        : encoding === 'br'
-          ? brotliDecompressSync(body, limit)
-          : encoding === 'deflate'
-            ? inflateSync(body, limit)
-            : encoding === 'identity'
-              ? body
-              : undefined;
-    return plain === undefined ? undefined : JSON.parse(plain.toString('utf8'));
-  } catch {
-    return undefined;
-  }
-}
 
 /** The `user` of an answer as a session owner: lower-cased email and id. */
 export function userOf(answer: unknown): SessionOwner | undefined {
@@ -45,9 +24,4 @@ export function errorCodeOf(answer: unknown): string | undefined {
   if (answer === null || typeof answer !== 'object') return undefined;
   const code = (answer as { code?: unknown }).code;
   return typeof code === 'string' && errorCodePattern.test(code) ? code : undefined;
-}
-
-export function contentEncoding(value: string | string[] | undefined): string {
-  const first = Array.isArray(value) ? value[0] : value;
-  return first?.trim().toLowerCase() || 'identity';
 }

@@ -1,8 +1,9 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { readJsonAnswer } from '../common/answer-json.ts';
 import type { Logger } from '../common/log.ts';
 import { accountRouteFor, observeAccountRoute } from './account-events.ts';
 import { adminActionFor, issuedSession, requestSessionToken } from './admin-actions.ts';
-import { contentEncoding, readAnswer, userOf } from './answer-body.ts';
+import { userOf } from './answer-body.ts';
 import type { SecurityEvents } from './security-events.ts';
 import { hashSessionToken, type SessionOwnerStore } from './session-owners.ts';
 
@@ -84,10 +85,10 @@ function learnSessionOwner(deps: ObserverDeps, res: ServerResponse): ResponseObs
   const chunks: Buffer[] = [];
   let bytes = 0;
   let session: ReturnType<typeof issuedSession>;
-  let encoding = 'identity';
+  let encoding: string | string[] | undefined;
   res.once('finish', () => {
     if (!session) return;
-    const answer = readAnswer(Buffer.concat(chunks), encoding, maxCapturedBytes * 4);
+    const answer = readJsonAnswer(Buffer.concat(chunks), encoding, maxCapturedBytes * 4);
     const owner = userOf(answer);
     if (!owner) return;
     deps.sessionOwners
@@ -98,7 +99,7 @@ function learnSessionOwner(deps: ObserverDeps, res: ServerResponse): ResponseObs
     onHeaders(status, headers) {
       if (status !== 200) return;
       session = issuedSession(headers['set-cookie']);
-      encoding = contentEncoding(headers['content-encoding']);
+      encoding = headers['content-encoding'];
     },
     onData(chunk) {
       if (!session || bytes + chunk.length > maxCapturedBytes) return;

@@ -90,13 +90,12 @@ export function buildLockoutRequestPolicy(lockout: LockoutPolicy): RequestPolicy
 // error body; nothing else of a body (success bodies carry session tokens).
 function watchOutcome(lockout: LockoutPolicy, ticket: LoginTicket) {
   let setCookies: string[] = [];
-  let encoding: string | undefined;
+  let encoding: string | string[] | undefined;
   return {
     bodyBytes: MAX_OUTCOME_BODY_BYTES,
     headers(status: number, headers: Record<string, string | string[] | undefined>) {
       setCookies = ([] as string[]).concat(headers['set-cookie'] ?? []);
-      const contentEncoding = headers['content-encoding'];
-      encoding = Array.isArray(contentEncoding) ? contentEncoding.join(',') : contentEncoding;
+      encoding = headers['content-encoding'];
       const added = lockout.responseCookies(ticket, status, setCookies);
       if (added.length > 0) headers['set-cookie'] = [...setCookies, ...added];
     },

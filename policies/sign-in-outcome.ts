@@ -1,4 +1,4 @@
-import { brotliDecompressSync, gunzipSync, inflateSync } from 'node:zlib';
+import { readJsonAnswer } from '../common/answer-json.ts';
 import type { Outcome } from './lockout-store.ts';
 
 export type SignInStep = 'password' | 'second-factor';
@@ -27,23 +27,11 @@ export const MAX_OUTCOME_BODY_BYTES = 4096;
 
 // The `code` of an error body such as {"code":"INVALID_EMAIL_OR_PASSWORD",...},
 // decoded when the app compressed it.
-export function readErrorCode(body: Buffer, contentEncoding: string | undefined) {
-  let text: string;
-  try {
-    const limit = { maxOutputLength: MAX_OUTCOME_BODY_BYTES };
-    const encoding = (contentEncoding ?? '').trim().toLowerCase();
-    if (encoding === 'gzip' || encoding === 'x-gzip') text = gunzipSync(body, limit).toString();
-    else if (encoding === 'deflate') text = inflateSync(body, limit).toString();
-    else if (encoding === 'br') text = brotliDecompressSync(body, limit).toString();
-    else if (encoding === '' || encoding === 'identity') text = body.toString('utf8');
-    else return undefined;
-    const parsed: unknown = JSON.parse(text);
-    if (parsed === null || typeof parsed !== 'object') return undefined;
-    const code = (parsed as { code?: unknown }).code;
-    return typeof code === 'string' ? code : undefined;
-  } catch {
-    return undefined;
-  }
+export function readErrorCode(body: Buffer, contentEncoding: string | string[] | undefined) {
+  const answer = readJsonAnswer(body, contentEncoding, MAX_OUTCOME_BODY_BYTES);
+  if (answer === null || typeof answer !== 'object') return undefined;
+  const code = (answer as { code?: unknown }).code;
+  return typeof code === 'string' ? code : undefined;
 }
 
 /** The email as the app resolves it: one account however it is typed. */
