@@ -20,7 +20,7 @@ const redactPaths = [
 // pino's ISO time, built once per millisecond: under load many lines share it.
 let stampMs = -1;
 let stamp = '';
-function isoTime(): string {
+export function isoTime(): string {
   const now = Date.now();
   if (now !== stampMs) {
     stampMs = now;

@@ -1,5 +1,5 @@
 import { type DestinationStream, pino } from 'pino';
-import { createLogger, type Logger, type LogLevel } from '../common/log.ts';
+import { isoTime, type Logger } from '../common/log.ts';
 
 /** One access line: fixed fields, nothing the client could make secret. */
 export type AccessRecord = {
@@ -21,26 +21,21 @@ export type AccessLog = {
 };
 
 // Access lines wait for the end of the current turn of the event loop and are
-// then written together: formatted one after the other by a logger of the
-// same settings and bindings as `logger`, and handed to its destination as one
-// string. Written one by one amid the proxying, each line cost the guard as
-// much CPU as a tenth of the request: the logger's code ran cold each time,
-// and the destination measured its whole pending buffer for every line. A
-// line still leaves well within a millisecond of its request's end.
+// then handed to the logger's destination together, as one string. Written
+// one by one amid the proxying, each line cost the guard as much CPU as a
+// tenth of the request. A line still leaves well within a millisecond of its
+// request's end.
+//
+// The record has fixed fields and nothing to redact, so it is written as JSON
+// here: through the logger's general path (serializers, redaction, a child's
+// bindings) a line cost three times as much. Level, time and bindings come
+// from the logger, so the line reads like every other one it writes.
 export function createAccessLog(logger: Logger): AccessLog {
   const destination = (logger as unknown as Record<symbol, DestinationStream>)[
     pino.symbols.streamSym
   ];
   if (!destination) throw new Error('the logger has no destination to write access lines to');
-  const lines: string[] = [];
-  const collect: DestinationStream = {
-    write(line: string) {
-      lines.push(line);
-    },
-  };
-  // `bindings()` includes the base fields the new logger writes already.
-  const { service: _service, ...bindings } = logger.bindings();
-  const formatter = createLogger(logger.level as LogLevel, collect).child(bindings);
+  const bindings = (logger as unknown as Record<symbol, string>)[pino.symbols.chindingsSym] ?? '';
   let waiting: AccessRecord[] = [];
   let scheduled = false;
 
@@ -48,10 +43,10 @@ export function createAccessLog(logger: Logger): AccessLog {
     scheduled = false;
     const batch = waiting;
     waiting = [];
-    for (const record of batch) formatter.info(record, 'request');
-    if (lines.length === 0) return;
-    const text = lines.join('');
-    lines.length = 0;
+    if (batch.length === 0 || !logger.isLevelEnabled('info')) return;
+    let text = '';
+    const head = `{"level":"info"${isoTime()}${bindings}`;
+    for (const record of batch) text += formatLine(head, record);
     destination.write(text);
   };
 
@@ -64,4 +59,18 @@ export function createAccessLog(logger: Logger): AccessLog {
     },
     flush,
   };
+}
+
+const quote = JSON.stringify;
+
+// Fields that are undefined are left out, as the logger does.
+function formatLine(head: string, record: AccessRecord): string {
+  const method = record.method === undefined ? '' : `,"method":${quote(record.method)}`;
+  const upstream = record.upstreamMs === undefined ? '' : `,"upstreamMs":${record.upstreamMs}`;
+  return (
+    `${head},"reqId":${quote(record.reqId)},"listener":${quote(record.listener)}` +
+    `,"clientIp":${quote(record.clientIp)}${method},"path":${quote(record.path)}` +
+    `,"route":${quote(record.route)},"status":${record.status}` +
+    `,"durationMs":${record.durationMs}${upstream},"msg":"request"}\n`
+  );
 }

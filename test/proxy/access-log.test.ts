@@ -1,6 +1,6 @@
 import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createLogger } from '../../common/log.ts';
+import { createLogger, type LogLevel } from '../../common/log.ts';
 import { createAccessLog } from '../../proxy/access-log.ts';
 import { type OcommsDouble, startOcommsDouble } from '../double/ocomms-double.ts';
 import { startTestGuard, type TestGuard } from '../support/guard-harness.ts';
@@ -54,7 +54,7 @@ describe('the access log', () => {
 });
 
 describe('access lines in batches', () => {
-  function capture() {
+  function capture(level: LogLevel = 'info') {
     const lines: Record<string, unknown>[] = [];
     const writes: string[] = [];
     const sink = new Writable({
@@ -64,7 +64,7 @@ describe('access lines in batches', () => {
         done();
       },
     });
-    const logger = createLogger('info', sink).child({ component: 'proxy' });
+    const logger = createLogger(level, sink).child({ component: 'proxy' });
     return { lines, writes, log: createAccessLog(logger) };
   }
   const record = (reqId: string) => ({
@@ -113,5 +113,24 @@ describe('access lines in batches', () => {
     expect(lines.map((line) => line.reqId)).toEqual(['x']);
     await new Promise((resolve) => setImmediate(resolve));
     expect(lines).toHaveLength(1);
+  });
+
+  it('are well-formed JSON whatever the path holds, and leave out what is unknown', () => {
+    const { lines, log } = capture();
+    const path = '/a"b\\c\u0001\u2028é</script>';
+    log.write({ ...record('q'), path, method: undefined, upstreamMs: undefined });
+    log.flush();
+    expect(lines[0]).toMatchObject({ reqId: 'q', path, msg: 'request' });
+    expect(lines[0]).not.toHaveProperty('method');
+    expect(lines[0]).not.toHaveProperty('upstreamMs');
+    expect(typeof lines[0]?.time).toBe('string');
+  });
+
+  it('are not written when the level leaves info out', async () => {
+    const { writes, log } = capture('warn');
+    log.write(record('w'));
+    await new Promise((resolve) => setImmediate(resolve));
+    log.flush();
+    expect(writes).toHaveLength(0);
   });
 });
