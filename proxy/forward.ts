@@ -99,6 +99,12 @@ class ResponseRelay implements Dispatcher.DispatchHandler {
     statusCode: number,
     upstream: ResponseHeaders,
   ): void {
+    // RFC 9110 section 15: status codes run from 100 to 599. Anything else
+    // is relayed to no one: the client gets the guard's 502.
+    if (statusCode < 100 || statusCode > 599) {
+      controller.abort(new InvalidStatusError(statusCode));
+      return;
+    }
     if (statusCode < 200) return;
     const headers = endToEnd(upstream, this.#hooks.dropHeaders);
     this.#hooks.onHeaders(statusCode, headers);
@@ -144,6 +150,14 @@ class ResponseRelay implements Dispatcher.DispatchHandler {
     if (this.#done) return;
     this.#done = true;
     this.#hooks.onDone(error);
+  }
+}
+
+class InvalidStatusError extends Error {
+  readonly code = 'GUARD_UPSTREAM_INVALID_STATUS';
+
+  constructor(statusCode: number) {
+    super(`the upstream answered with status ${statusCode}`);
   }
 }
 

@@ -1,5 +1,9 @@
 import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import {
+  type AddressInfo,
+  createServer as createTcpServer,
+  type Server as NetServer,
+} from 'node:net';
 import { Readable } from 'node:stream';
 import { connect } from 'node:tls';
 import { request } from 'undici';
@@ -71,6 +75,22 @@ describe('upstream failures', () => {
     const healthy = await request(`${guard.adminUrl}/healthz`);
     expect(healthy.statusCode).toBe(200);
     await healthy.body.dump();
+  });
+
+  it('answers 502 for a status code outside 100-599 instead of relaying it', async () => {
+    for (const status of [600, 999]) {
+      const upstream = createTcpServer((socket) => {
+        socket.once('data', () =>
+          socket.end(`HTTP/1.1 ${status} Odd\r\ncontent-length: 2\r\n\r\nok`),
+        );
+      });
+      const url = await listen(upstream);
+      const guard = await withGuard(url);
+      const answer = await json(guard, '/');
+      expect(answer.status).toBe(502);
+      expect(answer.body.code).toBe('GUARD_ERR_UPSTREAM_FAILED');
+      expect(answer.headers['x-request-id']).toBeTruthy();
+    }
   });
 
   it('releases the upstream request at once when the client goes away', async () => {
@@ -200,11 +220,11 @@ function sendInPieces(guard: TestGuard, pieces: string[]): Promise<string> {
   });
 }
 
-function listen(server: Server): Promise<string> {
+function listen(server: Server | NetServer): Promise<string> {
   cleanups.push(
     () =>
       new Promise((resolve) => {
-        server.closeAllConnections();
+        if ('closeAllConnections' in server) server.closeAllConnections();
         server.close(resolve);
       }),
   );
