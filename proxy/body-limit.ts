@@ -1,5 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import { type Readable, Transform, type TransformCallback } from 'node:stream';
+import { sendContinue } from './expect-continue.ts';
 import { BodyIdleError, BodyTooLargeError } from './upstream-errors.ts';
 
 // Most small bodies come with their headers and are parsed right after the
@@ -15,6 +16,7 @@ export function whenBodyReady(
   forward: (body: Readable | Buffer) => void,
   refuse: (error: Error) => void,
 ): void {
+  sendContinue(req);
   process.nextTick(() => {
     if (!hasArrived(req)) return forward(limitBody(req, maxBytes, idleMs));
     if (req.readableLength > maxBytes) return refuse(new BodyTooLargeError('body too large'));

@@ -1,4 +1,9 @@
-import { createServer as createHttpServer, type Server } from 'node:http';
+import {
+  createServer as createHttpServer,
+  type IncomingMessage,
+  type Server,
+  type ServerResponse,
+} from 'node:http';
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import type { CertificateStore } from '../acme/cert-store.ts';
 import type { ChallengeResponder } from '../acme/challenges.ts';
@@ -8,6 +13,7 @@ import { parseListenAddress } from '../config/units.ts';
 import { type AdminRoutes, createAdminServer } from './admin.ts';
 import { createClientErrorHandler } from './client-errors.ts';
 import type { GuardRuntime } from './context.ts';
+import { holdContinue } from './expect-continue.ts';
 import { createHttpHandler } from './http-handler.ts';
 import { listenOn } from './listen.ts';
 import { tlsProtocolOptions } from './tls-options.ts';
@@ -167,6 +173,7 @@ export class Listeners {
       const challenges = this.#challenges;
       const handlePlain = challenges ? withHttpChallenges(runtime, challenges, plain) : plain;
       server = createHttpServer(options, handlePlain);
+      server.on('checkContinue', continueLater(handlePlain));
       server.on('checkExpectation', handlePlain);
       server.on('clientError', createClientErrorHandler(runtime, false));
     } else {
@@ -194,6 +201,7 @@ export class Listeners {
       // Without these listeners Node drops a CONNECT silently and answers an
       // unknown Expect with its own bare 417; the guard refuses both itself.
       https.on('connect', handleUpgrade);
+      https.on('checkContinue', continueLater(handleHttps));
       https.on('checkExpectation', handleHttps);
       https.on('clientError', createClientErrorHandler(runtime, true));
       https.on('tlsClientError', () => {
@@ -206,6 +214,13 @@ export class Listeners {
     server.maxHeadersCount = 0;
     return server;
   }
+}
+
+function continueLater(handle: (req: IncomingMessage, res: ServerResponse) => void) {
+  return (req: IncomingMessage, res: ServerResponse) => {
+    holdContinue(req, res);
+    handle(req, res);
+  };
 }
 
 function limitOptions(config: Config) {

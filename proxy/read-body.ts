@@ -1,4 +1,5 @@
 import type { IncomingMessage } from 'node:http';
+import { sendContinue } from './expect-continue.ts';
 import type { Reply } from './reply.ts';
 
 export type BodyRead = { ok: true; bytes: Buffer } | { ok: false; reply: Reply | undefined };
@@ -9,6 +10,7 @@ export type BodyRead = { ok: true; bytes: Buffer } | { ok: false; reply: Reply |
 // client may not honour). A stall longer than idleMs is answered 408; a client
 // that goes away gets no answer (reply undefined).
 export function readBody(req: IncomingMessage, maxBytes: number, idleMs: number) {
+  sendContinue(req);
   return new Promise<BodyRead>((resolve) => {
     const chunks: Buffer[] = [];
     let received = 0;
