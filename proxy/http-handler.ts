@@ -20,9 +20,8 @@ import { serveCspReport } from './csp-report-endpoint.ts';
 import type { ForwardResult } from './forward.ts';
 import { type Reply, sendReply } from './reply.ts';
 import { buildUpstreamHeaders } from './request-headers.ts';
+import { fallbackRoute, recordExchange } from './request-record.ts';
 import { classifyForwardError } from './upstream-errors.ts';
-
-const fallbackRoute: Route = { name: 'none', maxBodyBytes: 0, sensitive: false };
 
 type Exchange = {
   requestId: string;
@@ -53,7 +52,8 @@ export function createHttpHandler(runtime: GuardRuntime, listener: 'https' | 'ht
       () => {
         if (!exchange) return;
         exchange.release?.();
-        finish(runtime, listener, req, res, exchange);
+        const status = res.writableFinished ? res.statusCode : 499;
+        recordExchange(runtime, listener, req.method, exchange, status);
       },
     );
   };
@@ -232,29 +232,4 @@ function redirectToHttps(
     req.headers['transfer-encoding'] !== undefined || Number(req.headers['content-length']) > 0;
   req.resume();
   sendReply(res, reply, plan, requestId, hasBody);
-}
-
-function finish(
-  runtime: GuardRuntime,
-  listener: string,
-  req: IncomingMessage,
-  res: ServerResponse,
-  exchange: Exchange,
-): void {
-  const durationMs = performance.now() - exchange.startedAt;
-  const status = res.writableFinished ? res.statusCode : 499;
-  runtime.metrics.recordRequest(listener, exchange.route.name, status, durationMs / 1000);
-  if (!runtime.policies.config.log.access) return;
-  runtime.accessLog.write({
-    reqId: exchange.requestId,
-    listener,
-    clientIp: exchange.clientIp,
-    method: req.method,
-    path: exchange.path,
-    route: exchange.route.name,
-    status,
-    durationMs: Math.round(durationMs * 10) / 10,
-    upstreamMs:
-      exchange.upstreamMs === undefined ? undefined : Math.round(exchange.upstreamMs * 10) / 10,
-  });
 }

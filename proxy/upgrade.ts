@@ -1,6 +1,7 @@
 import { type ClientRequest, request as httpRequest, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import type { Socket } from 'node:net';
+import { performance } from 'node:perf_hooks';
 import type { Duplex } from 'node:stream';
 import {
   applySecurityHeaders,
@@ -14,6 +15,7 @@ import type { GuardRuntime } from './context.ts';
 import { hopByHop } from './hop-by-hop.ts';
 import { type Reply, writeRawReply } from './reply.ts';
 import { buildUpstreamHeaders } from './request-headers.ts';
+import { fallbackRoute, type RecordedExchange, recordExchange } from './request-record.ts';
 import { FrameBoundaryTracker, goingAwayFrame } from './websocket-frames.ts';
 
 const keepForUpgrade: ReadonlySet<string> = new Set(['upgrade', 'connection']);
@@ -38,31 +40,51 @@ export function createUpgradeHandler(runtime: GuardRuntime, tracker: UpgradeTrac
     if (deferBehindOwedResponses(socket, resume)) return;
     const arrival = receive(runtime, req, true);
     const { requestId, plan, policies } = arrival;
-
-    if (runtime.closing) {
-      const reply: Reply = { status: 503, code: 'GUARD_ERR_SHUTTING_DOWN' };
-      return writeRawReply(socket, reply, plan, requestId);
-    }
-    const refusal = refusalFor(req, arrival) ?? upgradeRefusal(req);
-    if (refusal) return writeRawReply(socket, refusal, plan, requestId);
-
     const route = policies.routes.match(req.method ?? 'GET', arrival.path ?? '/');
+    const handshake: Handshake = {
+      requestId,
+      startedAt: performance.now(),
+      upstreamMs: undefined,
+      route: arrival.path === undefined ? fallbackRoute : route,
+      clientIp: arrival.client.ip,
+      path: route.loggedPath ?? arrival.rawPath,
+      done: (status) => recordExchange(runtime, 'https', req.method, handshake, status),
+    };
+    const refuse = (reply: Reply) => {
+      handshake.done(reply.status);
+      writeRawReply(socket, reply, plan, requestId);
+    };
+    const drop = () => {
+      handshake.done(499);
+      socket.destroy();
+    };
+
+    if (runtime.closing) return refuse({ status: 503, code: 'GUARD_ERR_SHUTTING_DOWN' });
+    const refusal = refusalFor(req, arrival) ?? upgradeRefusal(req);
+    if (refusal) return refuse(refusal);
+
     // An upgrade carries no body the guard could inspect.
-    if (route.body) return writeRawReply(socket, badUpgrade, plan, requestId);
+    if (route.body) return refuse(badUpgrade);
     if (arrival.path !== undefined && needsCheck(policies, req, arrival.path, route)) {
       return whenChecked(
         () => checkBeforeForward(runtime, req, arrival, route, true),
         (checked) => {
-          if (checked.reply) return writeRawReply(socket, checked.reply, plan, requestId);
-          if ('gone' in checked) return void socket.destroy();
-          connectUpstream(runtime, tracker, req, socket, head, arrival);
+          if (checked.reply) return refuse(checked.reply);
+          if ('gone' in checked) return drop();
+          connectUpstream(runtime, tracker, req, socket, head, arrival, handshake);
         },
-        () => socket.destroy(),
+        drop,
       );
     }
-    connectUpstream(runtime, tracker, req, socket, head, arrival);
+    connectUpstream(runtime, tracker, req, socket, head, arrival, handshake);
   };
 }
+
+/** A handshake on its way: recorded once, when its answer is known. */
+type Handshake = RecordedExchange & {
+  upstreamMs: number | undefined;
+  done(status: number): void;
+};
 
 const badUpgrade: Reply = {
   status: 400,
@@ -77,6 +99,7 @@ function connectUpstream(
   socket: Duplex,
   head: Buffer,
   arrival: Arrival,
+  handshake: Handshake,
 ): void {
   const { requestId, plan, policies, client } = arrival;
   const drop = policies.dropRequestHeaders;
@@ -100,10 +123,14 @@ function connectUpstream(
     // Node checks the outgoing head again and throws on what it refuses;
     // a throw here would otherwise stop the whole process.
     const reply: Reply = { status: 400, code: 'GUARD_ERR_BAD_REQUEST' };
+    handshake.done(reply.status);
     return writeRawReply(socket, reply, plan, requestId);
   }
-
   let answered = false;
+  const answeredNow = () => {
+    answered = true;
+    handshake.upstreamMs = performance.now() - handshake.startedAt;
+  };
   // An app that took the connection and then broke it was reached: that is
   // an upstream failure, not an unreachable upstream.
   let connected = false;
@@ -117,14 +144,17 @@ function connectUpstream(
     runtime.metrics.upstreamErrors.inc({ reason: 'upgrade' });
     if (answered) return void socket.destroy();
     const code = connected ? 'GUARD_ERR_UPSTREAM_FAILED' : 'GUARD_ERR_UPSTREAM_UNREACHABLE';
+    handshake.done(502);
     writeRawReply(socket, { status: 502, code }, plan, requestId);
   });
   upstreamReq.on('response', (response) => {
-    answered = true;
+    answeredNow();
+    handshake.done(response.statusCode ?? 502);
     relayRefusal(response, socket, plan, requestId);
   });
   upstreamReq.on('upgrade', (response, upstreamSocket, upstreamHead) => {
-    answered = true;
+    answeredNow();
+    handshake.done(101);
     upstreamReq.setTimeout(0);
     const responseHeaders = { ...response.headers, 'x-request-id': requestId } as HeaderMap;
     applySecurityHeaders(responseHeaders, plan);

@@ -3,8 +3,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger, type LogLevel } from '../../common/log.ts';
 import { createAccessLog } from '../../proxy/access-log.ts';
 import { type OcommsDouble, startOcommsDouble } from '../double/ocomms-double.ts';
+import { connectThroughGuard, waitConnected } from '../e2e/socket-helpers.ts';
 import { startTestGuard, type TestGuard } from '../support/guard-harness.ts';
 import { send } from '../support/policy-requests.ts';
+import { sendRaw } from '../support/raw-http.ts';
 
 let app: OcommsDouble;
 let logging: TestGuard;
@@ -43,6 +45,33 @@ describe('the access log', () => {
     await expect.poll(() => requestLines(logging).length).toBe(2);
     expect(requestLines(logging).map((line) => line.status)).toEqual([200, 403]);
     expect(deniedEvents(logging)).toHaveLength(1);
+  });
+
+  it('has a line for each WebSocket handshake, taken or refused', async () => {
+    const socket = connectThroughGuard(logging, { transports: ['websocket'] });
+    try {
+      await waitConnected(socket);
+    } finally {
+      socket.close();
+    }
+    await expect
+      .poll(() => requestLines(logging).filter((line) => line.status === 101))
+      .toHaveLength(1);
+    const [taken] = requestLines(logging).filter((line) => line.status === 101);
+    expect(taken).toMatchObject({ method: 'GET', path: '/socket.io/', listener: 'https' });
+    expect(taken?.upstreamMs).toEqual(expect.any(Number));
+
+    const refused = await sendRaw(
+      logging.guard.ports.https,
+      logging.ca,
+      'GET /socket.io/?transport=websocket HTTP/1.1\r\nHost: localhost\r\n' +
+        'Connection: Upgrade\r\nUpgrade: h2c\r\n\r\n',
+    );
+    expect(refused).toMatch(/^HTTP\/1\.1 400 /);
+    await expect
+      .poll(() => requestLines(logging).filter((line) => line.path === '/socket.io/'))
+      .toHaveLength(2);
+    expect(requestLines(logging).at(-1)).toMatchObject({ status: 400, method: 'GET' });
   });
 
   it('can be turned off while security events are still logged', async () => {
