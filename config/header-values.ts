@@ -159,7 +159,26 @@ export function checkTransportSecurity(value: string): ValueProblem[] {
       hint: hstsExample,
     });
   }
+  if (problems.length === 0 && seen.has('preload')) problems.push(...checkPreload(value));
   return problems;
+}
+
+const preloadMinSeconds = 31_536_000;
+
+// The browsers' preload list takes a site only with includeSubDomains and a
+// max-age of a year or more; `preload` without them asks for what cannot be.
+function checkPreload(value: string): ValueProblem[] {
+  const maxAge = Number(/max-age\s*=\s*"?(\d+)/i.exec(value)?.[1] ?? 0);
+  if (/(?:^|;)\s*includesubdomains\s*(?:;|$)/i.test(value) && maxAge >= preloadMinSeconds) {
+    return [];
+  }
+  return [
+    {
+      message: 'preload needs includeSubDomains and a max-age of at least 31536000 (a year)',
+      found: value,
+      hint: 'for example "max-age=63072000; includeSubDomains; preload"',
+    },
+  ];
 }
 
 const hstsDirectives = ['max-age', 'includeSubDomains', 'preload'];

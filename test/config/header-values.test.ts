@@ -108,6 +108,18 @@ describe('security header values', () => {
     expect(oneProblem('  strictTransportSecurity: "max-age=60; max-age=90"')?.message).toContain(
       'twice',
     );
+    expect(
+      oneProblem('  strictTransportSecurity: "max-age=86400; includeSubDomains; preload"'),
+    ).toMatchObject({
+      message: 'preload needs includeSubDomains and a max-age of at least 31536000 (a year)',
+    });
+    expect(oneProblem('  strictTransportSecurity: "max-age=31536000; preload"')?.message).toContain(
+      'includeSubDomains',
+    );
+    const preloaded = accepts(
+      '  strictTransportSecurity: "max-age=63072000; includeSubDomains; preload"',
+    );
+    expect(preloaded.strictTransportSecurity).toBeTruthy();
   });
 
   it('refuses line breaks and control characters in any header value, overrides included', () => {
