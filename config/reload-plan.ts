@@ -24,6 +24,9 @@ const reloadable: ReadonlySet<string> = new Set([
   'rateLimits',
   'rateLimitSettings',
   'bodyInspection',
+  'crossOrigin',
+  'adminAccess',
+  'cspReports',
   'reload',
 ] satisfies (keyof Config)[]);
 

@@ -117,6 +117,65 @@ describe('reload', () => {
     });
   });
 
+  it('applies new admin networks, allowed origins and CSP report settings', async () => {
+    const stack = await startStack({
+      adminAccess: { allow: ['10.0.0.0/8'] },
+      cspReports: { enabled: false },
+    });
+    const partner = 'https://partner.example';
+    const adminList = async () => {
+      const response = await request(`${stack.url}/api/admin/audit-logs`, {
+        dispatcher: stack.agent,
+      });
+      const text = await response.body.text();
+      const code = text.startsWith('{') ? (JSON.parse(text) as { code?: string }).code : undefined;
+      return { status: response.statusCode, code };
+    };
+    const postFrom = async (origin: string) => {
+      const response = await request(`${stack.url}/api/echo`, {
+        method: 'POST',
+        dispatcher: stack.agent,
+        headers: { 'content-type': 'application/json', origin },
+        body: '{}',
+      });
+      await response.body.text();
+      return response.statusCode;
+    };
+    const reportStatus = async () => {
+      const response = await request(`${stack.url}/_guard/csp-report`, {
+        method: 'POST',
+        dispatcher: stack.agent,
+        headers: { 'content-type': 'application/csp-report' },
+        body: JSON.stringify({ 'csp-report': { 'violated-directive': 'img-src' } }),
+      });
+      await response.body.text();
+      return response.statusCode;
+    };
+    expect(await adminList()).toMatchObject({
+      status: 403,
+      code: expect.stringMatching(/^GUARD_/),
+    });
+    expect(await postFrom(partner)).toBe(403);
+    const reportBefore = await reportStatus();
+
+    stack.rewriteConfig({
+      adminAccess: { allow: ['10.0.0.0/8', '127.0.0.1/32'] },
+      crossOrigin: { allowedOrigins: ['https://localhost', partner] },
+      cspReports: { enabled: true },
+    });
+    const outcome = await stack.guard.reload({ channel: 'admin', requestedBy: 'test' });
+
+    expect(outcome).toMatchObject({
+      status: 'applied',
+      changed: ['adminAccess', 'crossOrigin', 'cspReports'],
+      restartRequired: [],
+    });
+    expect((await adminList()).code ?? '').not.toMatch(/^GUARD_/);
+    expect(await postFrom(partner)).toBe(200);
+    expect(reportBefore).not.toBe(204);
+    expect(await reportStatus()).toBe(204);
+  });
+
   it('refuses an invalid file with every error, and the old policies carry on', async () => {
     const stack = await startStack();
     const socket = await openSocket(stack);
