@@ -18,9 +18,13 @@ const renamedKeys: Record<string, string> = {
 const upstreamExample = 'for example upstream: { url: http://127.0.0.1:3000 }';
 
 // Keys whose mistakes are best explained by an example.
+const listenExample = 'a quoted address, for example ":8443" or "127.0.0.1:8443"';
 const valueHints: Record<string, string> = {
   upstream: upstreamExample,
   'upstream.url': upstreamExample,
+  'listen.https': listenExample,
+  'listen.http': `${listenExample}, or false`,
+  'listen.admin': `${listenExample}, or false`,
 };
 
 export function hintForValue(dottedPath: string): string | undefined {

@@ -20,6 +20,13 @@ function problemsOf(text: string, env: NodeJS.ProcessEnv = {}) {
 }
 
 describe('configuration', () => {
+  it('explains a listen address written as a bare port number', () => {
+    const error = problemsOf('upstream: { url: http://127.0.0.1:3000 }\nlisten: { https: 8443 }\n');
+    expect(error.problems).toHaveLength(1);
+    expect(error.problems[0]).toMatchObject({ path: 'listen.https', line: 2, found: '8443' });
+    expect(error.problems[0]?.hint).toContain('":8443"');
+  });
+
   it('accepts a file holding only upstream.url and fills in safe defaults', () => {
     const config = parseConfigText('upstream:\n  url: http://127.0.0.1:3000\n', 'min.yaml');
     expect(config.preset).toBe('ocomms');
