@@ -51,6 +51,7 @@ export function createUpgradeHandler(runtime: GuardRuntime, tracker: UpgradeTrac
       done: (status) => recordExchange(runtime, 'https', req.method, handshake, status),
     };
     const refuse = (reply: Reply) => {
+      if (socket.destroyed) return drop();
       handshake.done(reply.status);
       writeRawReply(socket, reply, plan, requestId);
     };
@@ -102,6 +103,8 @@ function connectUpstream(
   handshake: Handshake,
 ): void {
   const { requestId, plan, policies, client } = arrival;
+  // A client gone during the check is not worth a connection to the app.
+  if (socket.destroyed) return handshake.done(499);
   const drop = policies.dropRequestHeaders;
   const context = { client, requestId, proto: 'https', drop } as const;
   const headers = buildUpstreamHeaders(req, context, keepForUpgrade);
@@ -140,20 +143,29 @@ function connectUpstream(
     });
   });
   upstreamReq.on('timeout', () => upstreamReq.destroy(new Error('connect timeout')));
-  upstreamReq.on('error', () => {
-    runtime.metrics.upstreamErrors.inc({ reason: 'upgrade' });
+  // A client that leaves before the app answers takes the handshake with it:
+  // a 101 then would join a live socket of the app's to a dead one, for good.
+  const clientGone = () => {
+    if (!answered) upstreamReq.destroy(new ClientGoneError());
+  };
+  socket.once('close', clientGone);
+  upstreamReq.on('error', (error) => {
     if (answered) return void socket.destroy();
+    if (error instanceof ClientGoneError) return handshake.done(499);
+    runtime.metrics.upstreamErrors.inc({ reason: 'upgrade' });
     const code = connected ? 'GUARD_ERR_UPSTREAM_FAILED' : 'GUARD_ERR_UPSTREAM_UNREACHABLE';
     handshake.done(502);
     writeRawReply(socket, { status: 502, code }, plan, requestId);
   });
   upstreamReq.on('response', (response) => {
     answeredNow();
+    socket.off('close', clientGone);
     handshake.done(response.statusCode ?? 502);
     relayRefusal(response, socket, plan, requestId);
   });
   upstreamReq.on('upgrade', (response, upstreamSocket, upstreamHead) => {
     answeredNow();
+    socket.off('close', clientGone);
     handshake.done(101);
     upstreamReq.setTimeout(0);
     const responseHeaders = { ...response.headers, 'x-request-id': requestId } as HeaderMap;
@@ -255,4 +267,10 @@ function statusBlock(response: IncomingMessage, headers: HeaderMap, upgrade: boo
     for (const item of Array.isArray(value) ? value : [value]) lines.push(`${name}: ${item}`);
   }
   return `${lines.join('\r\n')}\r\n\r\n`;
+}
+
+class ClientGoneError extends Error {
+  constructor() {
+    super('the client went away before the app answered');
+  }
 }

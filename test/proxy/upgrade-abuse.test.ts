@@ -1,5 +1,6 @@
 import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
+import { connect as tlsConnect } from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type OcommsDouble, startOcommsDouble } from '../double/ocomms-double.ts';
 import { startTestGuard, type TestGuard } from '../support/guard-harness.ts';
@@ -127,5 +128,62 @@ describe('an upgrade the app declines', () => {
       expect(text).not.toMatch(/server: app/i);
       expect(text.endsWith('\r\n\r\nhello')).toBe(true);
     });
+  });
+});
+
+describe('a client that leaves before the app takes its handshake', () => {
+  let upstream: Server;
+  let slowGuard: TestGuard;
+  const appSockets: Socket[] = [];
+  let appSocketsEnded = 0;
+
+  beforeAll(async () => {
+    // An app that takes each upgrade only after a while.
+    upstream = createServer();
+    upstream.on('upgrade', (_req, socket: Socket) => {
+      appSockets.push(socket);
+      socket.on('error', () => socket.destroy());
+      socket.once('end', () => {
+        appSocketsEnded += 1;
+      });
+      const accept = 's3pPLMBiTxaQ9kYGzzhZRbK+xOo=';
+      const answer =
+        'HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n' +
+        `Sec-WebSocket-Accept: ${accept}\r\n\r\n`;
+      setTimeout(() => socket.writable && socket.write(answer), 400);
+    });
+    await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve));
+    const { port } = upstream.address() as AddressInfo;
+    slowGuard = await startTestGuard(`http://127.0.0.1:${port}`);
+  });
+  afterAll(async () => {
+    for (const socket of appSockets) socket.destroy();
+    await slowGuard.close();
+    await new Promise((resolve) => upstream.close(resolve));
+  });
+
+  it('ends the connection to the app, and is logged as 499, not 101', async () => {
+    const client = tlsConnect(
+      {
+        host: '127.0.0.1',
+        port: slowGuard.guard.ports.https,
+        ca: slowGuard.ca,
+        servername: 'localhost',
+      },
+      () => {
+        const lines = [`GET /ws?leaves HTTP/1.1`, ...handshake, 'Upgrade: websocket'];
+        client.write(`${lines.join('\r\n')}\r\n\r\n`);
+      },
+    );
+    client.on('error', () => {});
+    await expect.poll(() => appSockets.length).toBe(1);
+    client.destroy();
+
+    await expect.poll(() => appSocketsEnded, { timeout: 3000 }).toBe(1);
+    const lines = () => slowGuard.logs.filter((line) => line.msg === 'request');
+    await expect.poll(() => lines().length).toBe(1);
+    expect(lines()[0]).toMatchObject({ path: '/ws', status: 499 });
+    const metrics = await fetch(`${slowGuard.adminUrl}/metrics`).then((answer) => answer.text());
+    expect(metrics).toMatch(/^guard_websockets_open 0$/m);
   });
 });
