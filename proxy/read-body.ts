@@ -4,12 +4,16 @@ import type { Reply } from './reply.ts';
 
 export type BodyRead = { ok: true; bytes: Buffer } | { ok: false; reply: Reply | undefined };
 
+const tooLarge: BodyRead = { ok: false, reply: { status: 413, code: 'GUARD_ERR_BODY_TOO_LARGE' } };
+
 // Reads a whole request body into memory, for routes whose body is inspected
-// before anything is forwarded. The bound is counted on the bytes that arrive,
-// never taken from Content-Length (which chunked bodies do not carry and a
-// client may not honour). A stall longer than idleMs is answered 408; a client
-// that goes away gets no answer (reply undefined).
+// before anything is forwarded. The bound is counted on the bytes that arrive
+// (chunked bodies declare no length, and a client may not honour the one it
+// declares); a body declared too large is refused unread, before a client
+// that waits for 100 Continue sends it. A stall longer than idleMs is
+// answered 408; a client that goes away gets no answer (reply undefined).
 export function readBody(req: IncomingMessage, maxBytes: number, idleMs: number) {
+  if (Number(req.headers['content-length']) > maxBytes) return Promise.resolve(tooLarge);
   sendContinue(req);
   return new Promise<BodyRead>((resolve) => {
     const chunks: Buffer[] = [];
@@ -26,7 +30,7 @@ export function readBody(req: IncomingMessage, maxBytes: number, idleMs: number)
       received += chunk.length;
       if (received > maxBytes) {
         req.pause();
-        finish({ ok: false, reply: { status: 413, code: 'GUARD_ERR_BODY_TOO_LARGE' } });
+        finish(tooLarge);
         return;
       }
       chunks.push(chunk);

@@ -110,6 +110,22 @@ describe('Expect: 100-continue', () => {
     expect(text).toMatch(/\r\n\r\nHTTP\/1\.1 [45]\d\d /);
   });
 
+  it('refuses a sign-in body over the inspection limit at once, without asking for it', async () => {
+    // Under the route's limit, over what the guard reads of a body it inspects.
+    const client = converse([
+      'POST /api/auth/sign-in/email HTTP/1.1',
+      'Host: localhost',
+      'Content-Type: application/json',
+      'Origin: https://localhost',
+      'Expect: 100-continue',
+      `Content-Length: ${1024 * 1024}`,
+    ]);
+    const text = await client.closed;
+    expect(text).toMatch(/^HTTP\/1\.1 413 /);
+    expect(text).not.toContain('100 Continue');
+    expect(text).toContain('GUARD_ERR_BODY_TOO_LARGE');
+  });
+
   it('answers the plain listener with its redirect, without asking for the body', async () => {
     const client = converse(
       [
