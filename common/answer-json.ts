@@ -4,14 +4,14 @@ type HeaderValue = string | string[] | undefined;
 type Decoder = (body: Buffer, options: { maxOutputLength: number }) => Buffer;
 
 // The codings an app may use for its answers (RFC 9110 section 8.4.1; zstd
-// from RFC 8878).
-const decoders: Record<string, Decoder> = {
-  gzip: gunzipSync,
-  'x-gzip': gunzipSync,
-  deflate: inflateSync,
-  br: brotliDecompressSync,
-  zstd: zstdDecompressSync,
-};
+// from RFC 8878). A Map: a coding named "constructor" is not a coding.
+const decoders: ReadonlyMap<string, Decoder> = new Map<string, Decoder>([
+  ['gzip', gunzipSync],
+  ['x-gzip', gunzipSync],
+  ['deflate', inflateSync],
+  ['br', brotliDecompressSync],
+  ['zstd', zstdDecompressSync],
+]);
 
 // A body as the app sent it, with its content codings undone: they are
 // listed in the order they were applied, so the last is undone first. An
@@ -27,7 +27,7 @@ export function decodeBody(body: Buffer, contentEncoding: HeaderValue, maxBytes:
   let plain = body;
   try {
     for (const coding of codings.reverse()) {
-      const decode = decoders[coding];
+      const decode = decoders.get(coding);
       if (!decode) return undefined;
       plain = decode(plain, options);
     }

@@ -4,12 +4,15 @@ import type { Reply } from '../proxy/reply.ts';
 
 export type Decoded = { ok: true; bytes: Buffer } | { ok: false; reply: Reply };
 
-const decoders: Record<string, (input: Buffer, maxOutputLength: number) => Buffer> = {
-  gzip: (input, maxOutputLength) => gunzipSync(input, { maxOutputLength }),
-  'x-gzip': (input, maxOutputLength) => gunzipSync(input, { maxOutputLength }),
-  deflate: (input, maxOutputLength) => inflateSync(input, { maxOutputLength }),
-  br: (input, maxOutputLength) => brotliDecompressSync(input, { maxOutputLength }),
-};
+type Decoder = (input: Buffer, maxOutputLength: number) => Buffer;
+
+// A Map: the client names the coding, and "constructor" must not find one.
+const decoders: ReadonlyMap<string, Decoder> = new Map<string, Decoder>([
+  ['gzip', (input, maxOutputLength) => gunzipSync(input, { maxOutputLength })],
+  ['x-gzip', (input, maxOutputLength) => gunzipSync(input, { maxOutputLength })],
+  ['deflate', (input, maxOutputLength) => inflateSync(input, { maxOutputLength })],
+  ['br', (input, maxOutputLength) => brotliDecompressSync(input, { maxOutputLength })],
+]);
 
 const unsupported: Reply = {
   status: 415,
@@ -33,7 +36,7 @@ export function decodeContentEncoding(
     .filter((coding) => coding !== '' && coding !== 'identity');
   if (codings.length === 0) return { ok: true, bytes: raw };
   const [coding] = codings;
-  const decode = coding === undefined ? undefined : decoders[coding];
+  const decode = coding === undefined ? undefined : decoders.get(coding);
   if (codings.length > 1 || !decode || settings.encodings === 'refuse') {
     return { ok: false, reply: unsupported };
   }

@@ -28,6 +28,8 @@ describe('answers of the app', () => {
 
   it('give nothing for an unknown coding, a corrupt body or text that is not JSON', () => {
     expect(decodeBody(json, 'compress', 4096)).toBeUndefined();
+    expect(decodeBody(json, 'constructor', 4096)).toBeUndefined();
+    expect(decodeBody(json, 'gzip, __proto__', 4096)).toBeUndefined();
     expect(decodeBody(json, 'gzip', 4096)).toBeUndefined();
     expect(readJsonAnswer(Buffer.from('<html>'), undefined, 4096)).toBeUndefined();
   });

@@ -193,6 +193,12 @@ describe('bodies the guard cannot read with certainty are refused and never forw
     expect(stacked.status).toBe(415);
     const unknown = await post(credentials, { ...json, 'content-encoding': 'compress' });
     expect(unknown.status).toBe(415);
+    // Names an object has by inheritance are no codings either.
+    for (const coding of ['constructor', '__proto__']) {
+      const inherited = await post(credentials, { ...json, 'content-encoding': coding });
+      expect(inherited.status).toBe(415);
+      expect(inherited.forwarded).toBe(false);
+    }
     const broken = await post(Buffer.from('not gzip at all'), {
       ...json,
       'content-encoding': 'gzip',
