@@ -76,6 +76,9 @@ export function checkPolicyText(policy: string): ValueProblem[] {
 // CSP Level 3 section 2.3.1: keywords, nonces and hashes are written in
 // single quotes, and nothing else is. `self` without them is a host named
 // "self": the policy still parses, and the app's own scripts are refused.
+// The keywords are those of the grammar's keyword-source, with the ones the
+// editor's draft has added since (Trusted Types eval, hash reporting,
+// WebTransport hashes) and Speculation Rules' own.
 const keywords = new Set([
   'self',
   'none',
@@ -86,6 +89,11 @@ const keywords = new Set([
   'report-sample',
   'unsafe-allow-redirects',
   'wasm-unsafe-eval',
+  'trusted-types-eval',
+  'report-sha256',
+  'report-sha384',
+  'report-sha512',
+  'unsafe-webtransport-hashes',
   'inline-speculation-rules',
 ]);
 const nonceOrHash = /^(?:nonce|sha256|sha384|sha512)-[A-Za-z0-9+/_-]+={0,2}$/i;

@@ -256,6 +256,20 @@ describe('Content-Security-Policy directives', () => {
     );
     expect(headers.paths['/embed/']?.contentSecurityPolicy).toContain('frame-ancestors');
   });
+
+  it('accepts every keyword of the CSP grammar, nonces and hashes as sites write them', () => {
+    const policy = [
+      "default-src 'none'",
+      "script-src 'self' 'nonce-rAnd0m+/==' 'strict-dynamic' 'trusted-types-eval' 'unsafe-hashes'",
+      "script-src-elem 'sha384-Ab_c-9' 'report-sha256' 'report-sha384' 'report-sha512'",
+      "connect-src 'self' wss: 'unsafe-webtransport-hashes'",
+      "style-src 'SELF' 'report-sample' 'unsafe-allow-redirects' 'wasm-unsafe-eval'",
+      "require-trusted-types-for 'script'; trusted-types default 'allow-duplicates'",
+      'sandbox allow-scripts allow-forms; report-to csp-endpoint',
+    ].join('; ');
+    const headers = accepts(`  contentSecurityPolicy: "${policy}"`);
+    expect(headers.contentSecurityPolicy).toBe(policy);
+  });
 });
 
 describe('all at once', () => {
