@@ -1,5 +1,5 @@
 import { createPrivateKey, type KeyObject, X509Certificate } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, readSync, type Stats } from 'node:fs';
 import { GuardError } from './errors.ts';
 
 // Certificates and keys named in the configuration: read where they are used,
@@ -8,12 +8,52 @@ import { GuardError } from './errors.ts';
 
 /** Reads a file of TLS material; `what` is its configuration key. */
 export function readTlsMaterial(file: string, what: string): Buffer {
+  const read = readMaterial(file);
+  if (Buffer.isBuffer(read)) return read;
+  throw new GuardError('GUARD_ERR_TLS_MATERIAL', `${what}: cannot read ${file} (${read.reason})`);
+}
+
+// A bundle of every public CA is about 200 KB. Anything but a regular file is
+// refused before it is read: a FIFO would wait for a writer forever, and a
+// device such as /dev/zero would never end. Opened without blocking, so that
+// even a FIFO is only looked at.
+const maxMaterialBytes = 4 * 1024 * 1024;
+
+function readMaterial(file: string): Buffer | { reason: string } {
+  let fd: number;
   try {
-    return readFileSync(file);
+    fd = openSync(file, constants.O_RDONLY | constants.O_NONBLOCK);
   } catch (error) {
-    const reason = (error as NodeJS.ErrnoException).code ?? 'unreadable';
-    throw new GuardError('GUARD_ERR_TLS_MATERIAL', `${what}: cannot read ${file} (${reason})`);
+    return { reason: errorCode(error) };
   }
+  try {
+    const stats = fstatSync(fd);
+    if (!stats.isFile()) return { reason: `${kindOf(stats)}, not a regular file` };
+    if (stats.size > maxMaterialBytes) return { reason: 'larger than 4 MiB' };
+    const bytes = Buffer.alloc(stats.size);
+    let filled = 0;
+    while (filled < bytes.length) {
+      const count = readSync(fd, bytes, filled, bytes.length - filled, filled);
+      if (count === 0) break;
+      filled += count;
+    }
+    return bytes.subarray(0, filled);
+  } catch (error) {
+    return { reason: errorCode(error) };
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function kindOf(stats: Stats): string {
+  if (stats.isDirectory()) return 'a directory';
+  if (stats.isFIFO()) return 'a FIFO';
+  if (stats.isSocket()) return 'a socket';
+  return 'a device';
+}
+
+function errorCode(error: unknown): string {
+  return (error as NodeJS.ErrnoException).code ?? 'unreadable';
 }
 
 export type Inspected<T> = { value: T } | { problem: string };
@@ -35,12 +75,8 @@ export function inspectCertificates(file: string): Inspected<X509Certificate[]> 
 
 /** The private key of a PEM or DER file; keys with a passphrase are refused. */
 export function inspectPrivateKey(file: string): Inspected<KeyObject> {
-  let bytes: Buffer;
-  try {
-    bytes = readFileSync(file);
-  } catch (error) {
-    return { problem: unreadable(error) };
-  }
+  const bytes = readMaterial(file);
+  if (!Buffer.isBuffer(bytes)) return { problem: unreadable(bytes.reason) };
   try {
     return { value: createPrivateKey(bytes) };
   } catch {
@@ -51,14 +87,10 @@ export function inspectPrivateKey(file: string): Inspected<KeyObject> {
 }
 
 function readText(file: string): string | { problem: string } {
-  try {
-    return readFileSync(file, 'utf8');
-  } catch (error) {
-    return { problem: unreadable(error) };
-  }
+  const bytes = readMaterial(file);
+  return Buffer.isBuffer(bytes) ? bytes.toString('utf8') : { problem: unreadable(bytes.reason) };
 }
 
-function unreadable(error: unknown): string {
-  const reason = (error as NodeJS.ErrnoException).code ?? 'unreadable';
+function unreadable(reason: string): string {
   return `the file cannot be read (${reason})`;
 }

@@ -1,6 +1,6 @@
-import { execFile } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -150,6 +150,38 @@ describe('check reads the files the configuration names', () => {
 });
 
 describe('ocomms-guard check', () => {
+  it('reads no FIFO, device, folder or huge file, and says what each is', async () => {
+    const fifo = join(dir, 'fifo.pem');
+    execFileSync('mkfifo', [fifo]);
+    const folder = join(dir, 'folder.pem');
+    mkdirSync(folder);
+    const huge = file('huge.pem', '');
+    truncateSync(huge, 64 * 1024 * 1024);
+    const config = file(
+      'odd-files.yaml',
+      stringify({
+        upstream: { url: 'https://127.0.0.1:3000', ca: folder },
+        dataDir: dir,
+        tls: { mode: 'files', files: { cert: fifo, key: '/dev/zero' } },
+        store: { redis: { url: 'rediss://localhost:6380', ca: huge } },
+      }),
+    );
+    const run = promisify(execFile);
+    const failed = await run(process.execPath, [cliPath, 'check', '--config', config], {
+      cwd: repoRoot,
+      timeout: 10000,
+    }).then(
+      () => undefined,
+      (error: { code: number; stderr: string }) => error,
+    );
+    expect(failed?.code).toBe(1);
+    const stderr = failed?.stderr ?? '';
+    expect(stderr).toMatch(/tls\.files\.cert \(line \d+\): .*\(a FIFO, not a regular file\)/);
+    expect(stderr).toMatch(/tls\.files\.key \(line \d+\): .*\(a device, not a regular file\)/);
+    expect(stderr).toMatch(/upstream\.ca \(line \d+\): .*\(a directory, not a regular file\)/);
+    expect(stderr).toMatch(/store\.redis\.ca \(line \d+\): .*\(larger than 4 MiB\)/);
+  });
+
   it('exits 1 and prints the file problem with its key', async () => {
     const config = file(
       'check.yaml',
