@@ -1,4 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
+import { randomBytes, randomInt } from 'node:crypto';
 import { Resolver } from 'node:dns/promises';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:https';
@@ -53,9 +54,16 @@ export async function startTestPebble(options: PebbleOptions): Promise<TestPebbl
     args.push('-defaultIPv4', '127.0.0.1', '-defaultIPv6', '');
     const started = await launch('pebble-challtestsrv', args, {}, /Starting management server/);
     if (started === 'port-taken') return started;
-    // challtestsrv keeps running when its UDP port is taken, answering nothing:
-    // only a real answer proves the DNS server is up.
-    if (await answersDns(port)) return { port, child: started };
+    // challtestsrv keeps running when one of its ports is taken, and says so
+    // only after its ready line for the management port. Its DNS would then
+    // answer nothing, or both ports would be another test's instance, whose
+    // names this test would change. A record set through the management port
+    // and read back here proves both answer; by then a failed bind is logged.
+    const answers = await answersThroughBoth(port, managementPort);
+    await new Promise((settle) => setTimeout(settle, 100));
+    if (answers && !/address already in use/i.test(started.output)) {
+      return { port, child: started };
+    }
     await stop(started);
     return 'port-taken';
   });
@@ -86,7 +94,14 @@ export async function startTestPebble(options: PebbleOptions): Promise<TestPebbl
     };
     const args = ['-config', configPath, '-dnsserver', `127.0.0.1:${dns.port}`];
     const started = await launch('pebble', args, env, /ACME directory available/);
-    return started === 'port-taken' ? started : { port, child: started };
+    if (started === 'port-taken') return started;
+    // Its management port is bound after the ready line, as above.
+    await new Promise((settle) => setTimeout(settle, 100));
+    if (started.exitCode === null && !/address already in use/i.test(started.output)) {
+      return { port, child: started };
+    }
+    await stop(started);
+    return 'port-taken';
   });
 
   const caBundle = readFileSync(ca.certPath);
@@ -145,11 +160,16 @@ function launch(
   });
 }
 
-async function answersDns(port: number): Promise<boolean> {
+async function answersThroughBoth(dnsPort: number, managementPort: number): Promise<boolean> {
+  const host = `probe-${randomBytes(6).toString('hex')}.guard.test`;
+  const address = `127.${randomInt(1, 255)}.${randomInt(1, 255)}.${randomInt(1, 255)}`;
   const resolver = new Resolver({ timeout: 1000, tries: 3 });
-  resolver.setServers([`127.0.0.1:${port}`]);
+  resolver.setServers([`127.0.0.1:${dnsPort}`]);
   try {
-    return (await resolver.resolve4('probe.guard.test')).includes('127.0.0.1');
+    await manage(managementPort, '/add-a', { host, addresses: [address] });
+    const answered = await resolver.resolve4(host);
+    await manage(managementPort, '/clear-a', { host });
+    return answered.length === 1 && answered[0] === address;
   } catch {
     return false;
   }
