@@ -5,7 +5,13 @@ import { requestSessionToken } from './admin-actions.ts';
 import { errorCodeOf, userOf } from './answer-body.ts';
 import type { EventOutcome, SecurityEventType } from './catalogue.ts';
 import type { SecurityEventInput, SecurityEvents } from './security-events.ts';
-import { hashSessionToken, type SessionOwner, type SessionOwnerStore } from './session-owners.ts';
+import {
+  firstValue,
+  hashSessionToken,
+  lookupOwner,
+  type SessionOwner,
+  type SessionOwnerStore,
+} from './session-owners.ts';
 
 // Sign-up, sign-out and password changes and resets, as the guard sees them:
 // the request it forwarded and the app's answer. An event says what the app
@@ -160,7 +166,7 @@ async function settle(
   if (route.actor === 'none' || !token) return undefined;
 
   const tokenHash = hashSessionToken(token);
-  const owner = await lookupOwner(deps, tokenHash);
+  const owner = await lookupOwner(deps.sessionOwners, deps.logger, tokenHash);
   const ended = exchange.appStatus !== undefined && exchange.appStatus < 400;
   if (route.type === 'logout' && ended) {
     await deps.sessionOwners.forget(tokenHash).catch(() => undefined);
@@ -183,7 +189,7 @@ function accountEvent(
     outcome,
     actor: actor ?? {},
     clientIp: seen.clientIp,
-    userAgent: first(req.headers['user-agent']),
+    userAgent: firstValue(req.headers['user-agent']),
     requestId: seen.requestId,
     route: seen.route,
     method: 'POST',
@@ -195,17 +201,4 @@ function accountEvent(
       ...(route.actor === 'session' ? { knownUser: actor !== undefined } : {}),
     },
   };
-}
-
-async function lookupOwner(deps: AccountDeps, tokenHash: string) {
-  try {
-    return await deps.sessionOwners.lookup(tokenHash);
-  } catch {
-    deps.logger.warn({ store: 'session-owners' }, 'session owner lookup failed');
-    return undefined;
-  }
-}
-
-function first(value: string | string[] | undefined): string | undefined {
-  return Array.isArray(value) ? value[0] : value;
 }

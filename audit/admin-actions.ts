@@ -1,4 +1,5 @@
 import type { IncomingHttpHeaders } from 'node:http';
+import { firstValue } from './session-owners.ts';
 
 export type AdminAction = {
   readonly kind: 'endpoint' | 'server-action';
@@ -26,7 +27,7 @@ export function adminActionFor(
     return { kind: 'endpoint', actionId: null };
   const header = headers['next-action'];
   if (method !== 'POST' || header === undefined || !settingsPage.test(path)) return undefined;
-  const value = Array.isArray(header) ? header[0] : header;
+  const value = firstValue(header);
   const actionId = value !== undefined && actionIdPattern.test(value) ? value : 'invalid';
   return { kind: 'server-action', actionId };
 }

@@ -5,7 +5,12 @@ import { accountRouteFor, observeAccountRoute } from './account-events.ts';
 import { adminActionFor, issuedSession, requestSessionToken } from './admin-actions.ts';
 import { userOf } from './answer-body.ts';
 import type { SecurityEvents } from './security-events.ts';
-import { hashSessionToken, type SessionOwnerStore } from './session-owners.ts';
+import {
+  firstValue,
+  hashSessionToken,
+  lookupOwner,
+  type SessionOwnerStore,
+} from './session-owners.ts';
 
 export type ObservedRequest = {
   readonly requestId: string;
@@ -61,7 +66,7 @@ export function observeResponse(
             status < 400 ? 'success' : status === 401 || status === 403 ? 'denied' : 'failure',
           actor: owner ?? {},
           clientIp: seen.clientIp,
-          userAgent: header(req.headers['user-agent']),
+          userAgent: firstValue(req.headers['user-agent']),
           requestId: seen.requestId,
           route: seen.route,
           method,
@@ -128,14 +133,5 @@ function both(first: ResponseObserver, second: ResponseObserver): ResponseObserv
 
 async function ownerOf(deps: ObserverDeps, token: string | undefined) {
   if (!token) return undefined;
-  try {
-    return await deps.sessionOwners.lookup(hashSessionToken(token));
-  } catch {
-    deps.logger.warn({ store: 'session-owners' }, 'session owner lookup failed');
-    return undefined;
-  }
-}
-
-function header(value: string | string[] | undefined): string | undefined {
-  return Array.isArray(value) ? value[0] : value;
+  return lookupOwner(deps.sessionOwners, deps.logger, hashSessionToken(token));
 }

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import type { Logger } from '../common/log.ts';
 
 /** Who a session belongs to, as the sign-in response that created it said. */
 export type SessionOwner = { readonly account?: string; readonly userId?: string };
@@ -15,6 +16,25 @@ export type SessionOwnerStore = {
 
 export function hashSessionToken(token: string): string {
   return createHash('sha256').update(token).digest('hex');
+}
+
+/** The owner of a session; a store that fails is logged and counts as unknown. */
+export async function lookupOwner(
+  store: SessionOwnerStore,
+  logger: Logger,
+  tokenHash: string,
+): Promise<SessionOwner | undefined> {
+  try {
+    return await store.lookup(tokenHash);
+  } catch {
+    logger.warn({ store: 'session-owners' }, 'session owner lookup failed');
+    return undefined;
+  }
+}
+
+/** The first value of a request header a client may have repeated. */
+export function firstValue(value: string | string[] | undefined): string | undefined {
+  return Array.isArray(value) ? value[0] : value;
 }
 
 type Entry = { owner: SessionOwner; expiresAt: number };
