@@ -1,8 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { readJsonAnswer } from '../common/answer-json.ts';
 import type { Logger } from '../common/log.ts';
 import { requestSessionToken } from './admin-actions.ts';
-import { errorCodeOf, userOf } from './answer-body.ts';
+import { AnswerCapture, errorCodeOf, userOf } from './answer-body.ts';
 import type { EventOutcome, SecurityEventType } from './catalogue.ts';
 import type { SecurityEventInput, SecurityEvents } from './security-events.ts';
 import {
@@ -108,16 +107,13 @@ export function observeAccountRoute(
     appStatus: undefined,
     answer: undefined,
   };
-  const chunks: Buffer[] = [];
-  let keptBytes = 0;
-  let keepBytes = 0;
+  let capture: AnswerCapture | undefined;
   let encoding: string | string[] | undefined;
 
   res.once('close', () => {
     if (!exchange.forwarded) return;
     const status = res.writableFinished ? res.statusCode : 499;
-    const kept = Buffer.concat(chunks, keptBytes);
-    if (keptBytes > 0) exchange.answer = readJsonAnswer(kept, encoding, keepBytes * 4);
+    exchange.answer = capture?.json(encoding);
     void settle(deps, route, token, exchange).then((actor) =>
       deps.events.emit(accountEvent(req, seen, route, exchange, status, actor)),
     );
@@ -132,20 +128,11 @@ export function observeAccountRoute(
       exchange.appStatus = status;
       encoding = headers['content-encoding'];
       const success = status >= 200 && status < 300;
-      if (!success) keepBytes = maxErrorAnswerBytes;
-      else if (route.actor === 'answer') keepBytes = maxUserAnswerBytes;
+      if (!success) capture = new AnswerCapture(maxErrorAnswerBytes);
+      else if (route.actor === 'answer') capture = new AnswerCapture(maxUserAnswerBytes);
     },
     onData(chunk: Buffer) {
-      if (keepBytes === 0) return;
-      if (keptBytes + chunk.length > keepBytes) {
-        // Cut short, the JSON would not parse: keep nothing rather than a part.
-        keepBytes = 0;
-        chunks.length = 0;
-        keptBytes = 0;
-        return;
-      }
-      chunks.push(chunk);
-      keptBytes += chunk.length;
+      capture?.add(chunk);
     },
   };
 }

@@ -1,8 +1,41 @@
+import { readJsonAnswer } from '../common/answer-json.ts';
 import type { SessionOwner } from './session-owners.ts';
 
 // Reading the few fields the audit trail takes from the app's JSON answers:
 // the user of a sign-in or sign-up, the code of an error. Answers also carry
 // session tokens; nothing but these fields is ever taken from them.
+
+// The first maxBytes of an answer, as it streams past. Past the bound nothing
+// is kept: a JSON cut short would not parse anyway.
+export class AnswerCapture {
+  readonly #maxBytes: number;
+  #chunks: Buffer[] = [];
+  #bytes = 0;
+  #overflowed = false;
+
+  constructor(maxBytes: number) {
+    this.#maxBytes = maxBytes;
+  }
+
+  add(chunk: Buffer): void {
+    if (this.#overflowed) return;
+    if (this.#bytes + chunk.length > this.#maxBytes) {
+      this.#overflowed = true;
+      this.#chunks = [];
+      this.#bytes = 0;
+      return;
+    }
+    this.#chunks.push(chunk);
+    this.#bytes += chunk.length;
+  }
+
+  /** The JSON kept, decoded to at most four times the bound; undefined if none. */
+  json(contentEncoding: string | string[] | undefined): unknown {
+    if (this.#bytes === 0) return undefined;
+    const body = Buffer.concat(this.#chunks, this.#bytes);
+    return readJsonAnswer(body, contentEncoding, this.#maxBytes * 4);
+  }
+}
 
 /** The `user` of an answer as a session owner: lower-cased email and id. */
 export function userOf(answer: unknown): SessionOwner | undefined {

@@ -1,9 +1,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { readJsonAnswer } from '../common/answer-json.ts';
 import type { Logger } from '../common/log.ts';
 import { accountRouteFor, observeAccountRoute } from './account-events.ts';
 import { adminActionFor, issuedSession, requestSessionToken } from './admin-actions.ts';
-import { userOf } from './answer-body.ts';
+import { AnswerCapture, userOf } from './answer-body.ts';
 import type { SecurityEvents } from './security-events.ts';
 import {
   firstValue,
@@ -87,14 +86,12 @@ export function observeResponse(
 }
 
 function learnSessionOwner(deps: ObserverDeps, res: ServerResponse): ResponseObserver {
-  const chunks: Buffer[] = [];
-  let bytes = 0;
   let session: ReturnType<typeof issuedSession>;
+  let capture: AnswerCapture | undefined;
   let encoding: string | string[] | undefined;
   res.once('finish', () => {
     if (!session) return;
-    const answer = readJsonAnswer(Buffer.concat(chunks), encoding, maxCapturedBytes * 4);
-    const owner = userOf(answer);
+    const owner = userOf(capture?.json(encoding));
     if (!owner) return;
     deps.sessionOwners
       .remember(hashSessionToken(session.token), owner, session.ttlSeconds)
@@ -104,12 +101,11 @@ function learnSessionOwner(deps: ObserverDeps, res: ServerResponse): ResponseObs
     onHeaders(status, headers) {
       if (status !== 200) return;
       session = issuedSession(headers['set-cookie']);
+      if (session) capture = new AnswerCapture(maxCapturedBytes);
       encoding = headers['content-encoding'];
     },
     onData(chunk) {
-      if (!session || bytes + chunk.length > maxCapturedBytes) return;
-      chunks.push(chunk);
-      bytes += chunk.length;
+      capture?.add(chunk);
     },
   };
 }
