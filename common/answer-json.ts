@@ -13,16 +13,21 @@ const decoders: ReadonlyMap<string, Decoder> = new Map<string, Decoder>([
   ['zstd', zstdDecompressSync],
 ]);
 
-// A body as the app sent it, with its content codings undone: they are
-// listed in the order they were applied, so the last is undone first. An
-// unknown coding, a corrupt body or more than maxBytes gives undefined.
-export function decodeBody(body: Buffer, contentEncoding: HeaderValue, maxBytes: number) {
-  const codings = [contentEncoding ?? []]
+/** The codings of a Content-Encoding header in the order applied, identity left out. */
+export function listCodings(contentEncoding: HeaderValue): string[] {
+  return [contentEncoding ?? []]
     .flat()
     .join(',')
     .split(',')
     .map((coding) => coding.trim().toLowerCase())
     .filter((coding) => coding !== '' && coding !== 'identity');
+}
+
+// A body as the app sent it, with its content codings undone: they are
+// listed in the order they were applied, so the last is undone first. An
+// unknown coding, a corrupt body or more than maxBytes gives undefined.
+export function decodeBody(body: Buffer, contentEncoding: HeaderValue, maxBytes: number) {
+  const codings = listCodings(contentEncoding);
   const options = { maxOutputLength: maxBytes };
   let plain = body;
   try {

@@ -1,4 +1,5 @@
 import { brotliDecompressSync, gunzipSync, inflateSync } from 'node:zlib';
+import { listCodings } from '../common/answer-json.ts';
 import type { BodyInspectionConfig } from '../config/policy-schema.ts';
 import type { Reply } from '../proxy/reply.ts';
 
@@ -30,10 +31,7 @@ export function decodeContentEncoding(
   header: string | undefined,
   settings: BodyInspectionConfig,
 ): Decoded {
-  const codings = (header ?? '')
-    .split(',')
-    .map((coding) => coding.trim().toLowerCase())
-    .filter((coding) => coding !== '' && coding !== 'identity');
+  const codings = listCodings(header);
   if (codings.length === 0) return { ok: true, bytes: raw };
   const [coding] = codings;
   const decode = coding === undefined ? undefined : decoders.get(coding);
