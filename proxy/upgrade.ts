@@ -129,11 +129,6 @@ function connectUpstream(
     handshake.done(reply.status);
     return writeRawReply(socket, reply, plan, requestId);
   }
-  let answered = false;
-  const answeredNow = () => {
-    answered = true;
-    handshake.upstreamMs = performance.now() - handshake.startedAt;
-  };
   // An app that took the connection and then broke it was reached: that is
   // an upstream failure, not an unreachable upstream.
   let connected = false;
@@ -145,10 +140,15 @@ function connectUpstream(
   upstreamReq.on('timeout', () => upstreamReq.destroy(new Error('connect timeout')));
   // A client that leaves before the app answers takes the handshake with it:
   // a 101 then would join a live socket of the app's to a dead one, for good.
-  const clientGone = () => {
-    if (!answered) upstreamReq.destroy(new ClientGoneError());
-  };
+  const clientGone = () => upstreamReq.destroy(new ClientGoneError());
   socket.once('close', clientGone);
+  let answered = false;
+  const answer = (status: number) => {
+    answered = true;
+    socket.off('close', clientGone);
+    handshake.upstreamMs = performance.now() - handshake.startedAt;
+    handshake.done(status);
+  };
   upstreamReq.on('error', (error) => {
     if (answered) return void socket.destroy();
     if (error instanceof ClientGoneError) return handshake.done(499);
@@ -158,15 +158,11 @@ function connectUpstream(
     writeRawReply(socket, { status: 502, code }, plan, requestId);
   });
   upstreamReq.on('response', (response) => {
-    answeredNow();
-    socket.off('close', clientGone);
-    handshake.done(response.statusCode ?? 502);
+    answer(response.statusCode ?? 502);
     relayRefusal(response, socket, plan, requestId);
   });
   upstreamReq.on('upgrade', (response, upstreamSocket, upstreamHead) => {
-    answeredNow();
-    socket.off('close', clientGone);
-    handshake.done(101);
+    answer(101);
     upstreamReq.setTimeout(0);
     const responseHeaders = { ...response.headers, 'x-request-id': requestId } as HeaderMap;
     applySecurityHeaders(responseHeaders, plan);
