@@ -20,7 +20,7 @@ import { serveCspReport } from './csp-report-endpoint.ts';
 import type { ForwardResult } from './forward.ts';
 import { type Reply, sendReply } from './reply.ts';
 import { buildUpstreamHeaders } from './request-headers.ts';
-import { fallbackRoute, recordExchange } from './request-record.ts';
+import { fallbackRoute, recordExchange, routeOf } from './request-record.ts';
 import { classifyForwardError } from './upstream-errors.ts';
 
 type Exchange = {
@@ -81,12 +81,7 @@ export function createHttpHandler(runtime: GuardRuntime, listener: 'https' | 'ht
     exchange: Exchange,
   ) {
     const { requestId, plan, policies, client } = arrival;
-    // Matched before any refusal, so that a refused request is logged
-    // without the secret its path may carry too.
-    const route =
-      arrival.path === undefined
-        ? fallbackRoute
-        : policies.routes.match(req.method ?? 'GET', arrival.path);
+    const route = routeOf(arrival, req.method);
     exchange.path = route.loggedPath ?? arrival.rawPath;
     const refusal = refusalFor(req, arrival);
     if (refusal || arrival.path === undefined) {

@@ -1,9 +1,17 @@
 import { performance } from 'node:perf_hooks';
 import type { Route } from '../policies/routes.ts';
+import type { Arrival } from './arrival.ts';
 import type { GuardRuntime } from './context.ts';
 
 /** A request with no route of its own: refused before one was matched. */
 export const fallbackRoute: Route = { name: 'none', maxBodyBytes: 0, sensitive: false };
+
+// Matched before any refusal, so that a refused request is logged without
+// the secret its path may carry too (`loggedPath`).
+export function routeOf(arrival: Arrival, method: string | undefined): Route {
+  if (arrival.path === undefined) return fallbackRoute;
+  return arrival.policies.routes.match(method ?? 'GET', arrival.path);
+}
 
 /** What the access line and the request metrics take from a finished request. */
 export type RecordedExchange = {

@@ -15,7 +15,7 @@ import type { GuardRuntime } from './context.ts';
 import { hopByHop } from './hop-by-hop.ts';
 import { type Reply, writeRawReply } from './reply.ts';
 import { buildUpstreamHeaders } from './request-headers.ts';
-import { fallbackRoute, type RecordedExchange, recordExchange } from './request-record.ts';
+import { type RecordedExchange, recordExchange, routeOf } from './request-record.ts';
 import { FrameBoundaryTracker, goingAwayFrame } from './websocket-frames.ts';
 
 const keepForUpgrade: ReadonlySet<string> = new Set(['upgrade', 'connection']);
@@ -40,12 +40,12 @@ export function createUpgradeHandler(runtime: GuardRuntime, tracker: UpgradeTrac
     if (deferBehindOwedResponses(socket, resume)) return;
     const arrival = receive(runtime, req, true);
     const { requestId, plan, policies } = arrival;
-    const route = policies.routes.match(req.method ?? 'GET', arrival.path ?? '/');
+    const route = routeOf(arrival, req.method);
     const handshake: Handshake = {
       requestId,
       startedAt: performance.now(),
       upstreamMs: undefined,
-      route: arrival.path === undefined ? fallbackRoute : route,
+      route,
       clientIp: arrival.client.ip,
       path: route.loggedPath ?? arrival.rawPath,
       done: (status) => recordExchange(runtime, 'https', req.method, handshake, status),
