@@ -1,5 +1,4 @@
-import type { KeyObject, X509Certificate } from 'node:crypto';
-import { inspectCertificates, inspectPrivateKey } from '../common/tls-material.ts';
+import { type Inspected, inspectCertificates, inspectPrivateKey } from '../common/tls-material.ts';
 import type { Config } from './schema.ts';
 
 export type FileProblem = { path: string[]; file: string; message: string };
@@ -30,19 +29,15 @@ export function checkReferencedFiles(config: Config, now = new Date()): FileProb
   return problems;
 }
 
-function checkCertificates(
-  problems: FileProblem[],
-  path: string[],
-  file: string,
-): X509Certificate[] | undefined {
-  const found = inspectCertificates(file);
-  if ('value' in found) return found.value;
-  problems.push({ path, file, message: found.problem });
-  return undefined;
+function checkCertificates(problems: FileProblem[], path: string[], file: string) {
+  return taken(problems, path, file, inspectCertificates(file));
 }
 
-function checkKey(problems: FileProblem[], path: string[], file: string): KeyObject | undefined {
-  const found = inspectPrivateKey(file);
+function checkKey(problems: FileProblem[], path: string[], file: string) {
+  return taken(problems, path, file, inspectPrivateKey(file));
+}
+
+function taken<T>(problems: FileProblem[], path: string[], file: string, found: Inspected<T>) {
   if ('value' in found) return found.value;
   problems.push({ path, file, message: found.problem });
   return undefined;
