@@ -60,7 +60,8 @@ const rowColumns = [
 
 function rowsOf(requestId: string): Row[] {
   const text = db.pg.psql(
-    `select ${rowColumns} from guard_audit_events where request_id = '${requestId}' order by row_no`,
+    `select ${rowColumns} from guard_audit_events ` +
+      `where request_id = '${requestId}' order by row_no`,
   );
   return text
     .split('\n')
@@ -92,7 +93,7 @@ function signUp(email: string, password: string) {
 }
 
 describe('account events in the audit trail', () => {
-  it('records a sign-up with the user the app created, and a refused one with its code', async () => {
+  it('records a sign-up with the user the app made, and a refused one with its code', async () => {
     const created = await signUp('Nina.Sharp@Example.com', 'orbit kettle marmalade 42');
     expect(created.status).toBe(200);
     const nina = app.users.get('nina.sharp@example.com');
@@ -299,7 +300,7 @@ describe('account events in the audit trail', () => {
     );
   });
 
-  it('keeps passwords, tokens and cookies of these routes out of rows, spool and logs', async () => {
+  it('keeps passwords, tokens and cookies of these routes out of rows, spool, logs', async () => {
     const planted = {
       signUp: 'planted sign-up saffron 4471',
       signUpAgain: 'planted second sign-up 6093',

@@ -88,7 +88,8 @@ describe('check reads the files the configuration names', () => {
     });
     expect(problems).toMatch(
       new RegExp(
-        `tls\\.files\\.cert \\(line \\d+\\): the file cannot be read \\(ENOENT\\); found ${missing}`,
+        `tls\\.files\\.cert \\(line \\d+\\): ` +
+          `the file cannot be read \\(ENOENT\\); found ${missing}`,
       ),
     );
     expect(problems).toMatch(

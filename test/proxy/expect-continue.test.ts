@@ -110,7 +110,7 @@ describe('Expect: 100-continue', () => {
     expect(text).toMatch(/\r\n\r\nHTTP\/1\.1 [45]\d\d /);
   });
 
-  it('refuses a sign-in body over the inspection limit at once, without asking for it', async () => {
+  it('refuses a sign-in body over the inspection limit at once, unasked for', async () => {
     // Under the route's limit, over what the guard reads of a body it inspects.
     const client = converse([
       'POST /api/auth/sign-in/email HTTP/1.1',

@@ -108,7 +108,7 @@ describe('request smuggling is refused', () => {
     expect(upstreamSaw('te-gzip')).toBe(false);
   });
 
-  it('refuses Transfer-Encoding in HTTP/1.0 and closes, serving nothing pipelined after it', async () => {
+  it('refuses Transfer-Encoding in HTTP/1.0 and closes, serving nothing pipelined', async () => {
     const text = await sendRaw(
       guard.guard.ports.https,
       guard.ca,

@@ -100,7 +100,7 @@ describe('an upgrade the app declines', () => {
       await new Promise((resolve) => upstream.close(resolve));
     });
 
-    it('answers 502 UPSTREAM_FAILED, not UNREACHABLE, when the app closes a handshake it took', async () => {
+    it('answers 502 UPSTREAM_FAILED when the app closes a handshake it took', async () => {
       const text = await sendRaw(
         cutGuard.guard.ports.https,
         cutGuard.ca,

@@ -51,7 +51,7 @@ describe('a client cannot choose a fresh rate-limit key', () => {
     }
   });
 
-  it('counts a session on change-password however many junk session cookies come with it', async () => {
+  it('counts a session on change-password however many junk session cookies come', async () => {
     const session = `better-auth.session_token=evasion-${process.pid}.signature`;
     const body = { currentPassword: 'guess', newPassword: 'Another-Long-Passphrase-91' };
     const statuses: number[] = [];
