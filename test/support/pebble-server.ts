@@ -47,6 +47,8 @@ export async function startTestPebble(options: PebbleOptions): Promise<TestPebbl
   const ca = createTestCa('pebble-api-ca');
   const leaf = ca.issue('localhost', ['localhost', '127.0.0.1']);
 
+  const caBundle = readFileSync(ca.certPath);
+
   const dns = await startOnSomePort(async (port) => {
     const managementPort = port + 1;
     const args = ['-dns01', `127.0.0.1:${port}`, '-management', `127.0.0.1:${managementPort}`];
@@ -95,16 +97,11 @@ export async function startTestPebble(options: PebbleOptions): Promise<TestPebbl
     const args = ['-config', configPath, '-dnsserver', `127.0.0.1:${dns.port}`];
     const started = await launch('pebble', args, env, /ACME directory available/);
     if (started === 'port-taken') return started;
-    // Its management port is bound after the ready line, as above.
-    await new Promise((settle) => setTimeout(settle, 100));
-    if (started.exitCode === null && !/address already in use/i.test(started.output)) {
-      return { port, child: started };
-    }
+    if (await servesOurCertificate(port, caBundle, started)) return { port, child: started };
     await stop(started);
     return 'port-taken';
   });
 
-  const caBundle = readFileSync(ca.certPath);
   const output = () => (pebble.child as LaunchedChild).output;
   return {
     directoryUrl: `https://localhost:${pebble.port}/dir`,
@@ -173,6 +170,30 @@ async function answersThroughBoth(dnsPort: number, managementPort: number): Prom
   } catch {
     return false;
   }
+}
+
+// Pebble prints its ready line before it binds its ports, and exits when one
+// is taken; until then another test's Pebble may be the one answering there.
+// Only this one presents the certificate of this fixture's own CA.
+async function servesOurCertificate(
+  port: number,
+  ca: Buffer,
+  child: LaunchedChild,
+): Promise<boolean> {
+  const deadline = Date.now() + 10_000;
+  while (Date.now() < deadline && child.exitCode === null) {
+    try {
+      await fetchText(`https://localhost:${port}/dir`, ca);
+      await fetchText(`https://localhost:${port + 1}/roots/0`, ca);
+      return true;
+    } catch (error) {
+      // Refused: not bound yet. Anything else, a certificate of another CA
+      // above all, is someone else's server.
+      if ((error as NodeJS.ErrnoException).code !== 'ECONNREFUSED') return false;
+    }
+    await new Promise((settle) => setTimeout(settle, 50));
+  }
+  return false;
 }
 
 async function stop(child: ChildProcess): Promise<void> {
